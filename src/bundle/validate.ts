@@ -1,0 +1,156 @@
+import net from 'node:net';
+import { ValidationError, ConfigError } from '../errors.js';
+
+/**
+ * Pure validators for everything a user types. Each returns the normalised value or throws one
+ * ValidationError whose message says what is wrong and whose hint says how to fix it.
+ */
+
+const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** A route name is one DNS label: it becomes <name>.<tunnel-domain>. */
+export function validateRouteName(name: string): string {
+  const n = name.trim().toLowerCase();
+  if (!DNS_LABEL.test(n)) {
+    throw new ValidationError(
+      `invalid route name "${name}": must be a DNS label (letters, digits and hyphens, 1-63 characters, no leading or trailing hyphen)`,
+      'route names become <name>.<tunnel-domain>, e.g. --route docs=http://10.0.0.5:8080',
+    );
+  }
+  return n;
+}
+
+/** A route key in the proxy config: a bare label, or a full hostname. */
+export function isValidRouteKey(key: string): boolean {
+  return key.split('.').every((label) => DNS_LABEL.test(label.toLowerCase()));
+}
+
+export function validateDomain(domain: string, flag = '--tunnel-domain'): string {
+  const d = domain.trim().toLowerCase().replace(/\.$/, '');
+  const labels = d.split('.');
+  if (d.length > 253 || labels.length < 2 || !labels.every((l) => DNS_LABEL.test(l)) || /^\d+$/.test(labels.at(-1)!)) {
+    throw new ValidationError(
+      `invalid tunnel domain "${domain}": must be a DNS name such as abcd1234.tunnel.anthropic.com`,
+      `copy the domain shown for the tunnel in the Console and pass it with ${flag}`,
+    );
+  }
+  return d;
+}
+
+export function validateTunnelId(id: string): string {
+  const t = id.trim();
+  if (!/^tnl_[A-Za-z0-9]+$/.test(t)) {
+    throw new ValidationError(
+      `invalid tunnel ID "${t.slice(0, 40)}": must start with tnl_ followed by letters and digits`,
+      'copy the tunnel ID (tnl_...) from the Console and pass it with --tunnel-id',
+    );
+  }
+  return t;
+}
+
+/**
+ * A tunnel token is base64 of a JSON object with keys a, t, s (cloudflared's token format). We check
+ * the shape, never echo the value.
+ */
+export function validateTunnelToken(raw: string, source: string): string {
+  const token = raw.trim();
+  const hint = 'copy the tunnel token from the Console (it starts with "eyJ") into a file and pass --tunnel-token-file FILE';
+  if (token.length === 0) throw new ValidationError(`the tunnel token from ${source} is empty`, hint);
+  if (/\s/.test(token)) throw new ValidationError(`the tunnel token from ${source} contains whitespace`, hint);
+  if (!token.startsWith('eyJ')) {
+    throw new ValidationError(`the tunnel token from ${source} does not look like a tunnel token (it should start with "eyJ")`, hint);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(token, 'base64').toString('utf8'));
+  } catch {
+    throw new ValidationError(`the tunnel token from ${source} is not base64-encoded JSON`, hint);
+  }
+  const o = parsed as Record<string, unknown> | null;
+  if (!o || typeof o !== 'object' || typeof o.a !== 'string' || typeof o.t !== 'string' || typeof o.s !== 'string') {
+    throw new ValidationError(`the tunnel token from ${source} lacks the fields a, t and s of a tunnel token`, hint);
+  }
+  return token;
+}
+
+export interface Upstream {
+  scheme: 'http' | 'https';
+  host: string;
+  port: number;
+  url: string;
+}
+
+/**
+ * Upstreams must be exactly scheme://host:port, as the official proxy demands. The message carries the
+ * official wording so a user who greps for it finds it.
+ */
+export function parseUpstream(raw: string, route?: string): Upstream {
+  const where = route === undefined ? '' : ` for route "${route}"`;
+  const fail = (why: string): never => {
+    throw new ConfigError(
+      `invalid upstream${where}: "${raw}" ${why} (must be scheme://host:port)`,
+      'write the upstream as http://HOST:PORT or https://HOST:PORT; the path (e.g. /mcp) travels with each request',
+    );
+  };
+  const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/(\[[^\]]+\]|[^/:?#@]+)(?::(\d+))?(.*)$/.exec(raw.trim());
+  if (!m) return fail('is not a URL');
+  const scheme = m[1]!.toLowerCase();
+  const host = m[2]!.toLowerCase();
+  const port = m[3];
+  const rest = m[4]!;
+  if (scheme !== 'http' && scheme !== 'https') return fail(`has scheme "${scheme}"; only http and https are supported`);
+  if (raw.includes('@')) return fail('carries credentials');
+  if (rest.length > 0) return fail(`has a path, query or fragment ("${rest}")`);
+  if (port === undefined) return fail('has no port');
+  const p = Number(port);
+  if (!Number.isInteger(p) || p < 1 || p > 65535) return fail(`has port ${port}, outside 1-65535`);
+  if (host.startsWith('[')) return fail('is an IPv6 address; the proxy connects to IPv4 upstreams only');
+  if (!net.isIPv4(host) && !isValidRouteKey(host)) return fail(`has an invalid host "${host}"`);
+  return { scheme, host, port: p, url: `${scheme}://${host}:${p}` };
+}
+
+/** "NAME=URL" from --route. */
+export function parseRouteFlag(flag: string): { name: string; upstream: Upstream } {
+  const eq = flag.indexOf('=');
+  if (eq <= 0) {
+    throw new ValidationError(`invalid --route "${flag}": expected NAME=URL`, 'e.g. --route docs=http://10.0.0.5:8080');
+  }
+  const name = validateRouteName(flag.slice(0, eq));
+  try {
+    return { name, upstream: parseUpstream(flag.slice(eq + 1), name) };
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ValidationError(err.message, err.hint);
+    throw err;
+  }
+}
+
+export interface Ipv4Cidr {
+  /** Network address as an unsigned 32-bit integer. */
+  network: number;
+  prefix: number;
+  text: string;
+}
+
+export function ipv4ToInt(ip: string): number {
+  return ip.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0) >>> 0;
+}
+
+/** An IPv4 address or CIDR ("10.0.0.0/8", "192.168.1.5"). IPv6 is refused: the proxy is IPv4-only. */
+export function parseIpv4Cidr(raw: string): Ipv4Cidr {
+  const text = raw.trim();
+  const [addr = '', prefixText, extra] = text.split('/');
+  const prefix = prefixText === undefined ? 32 : Number(prefixText);
+  if (extra !== undefined || !net.isIPv4(addr) || !/^\d{1,2}$/.test(prefixText ?? '32') || prefix > 32) {
+    throw new ValidationError(
+      `invalid allowed IP "${raw}": expected an IPv4 address or CIDR such as 10.0.0.0/8`,
+      'IPv6 upstreams are not supported by the proxy; list IPv4 ranges only',
+    );
+  }
+  const mask = prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0;
+  return { network: (ipv4ToInt(addr) & mask) >>> 0, prefix, text: prefixText === undefined ? addr : text };
+}
+
+export function cidrContains(cidr: Ipv4Cidr, ip: string): boolean {
+  const mask = cidr.prefix === 0 ? 0 : (~0 << (32 - cidr.prefix)) >>> 0;
+  return ((ipv4ToInt(ip) & mask) >>> 0) === cidr.network;
+}

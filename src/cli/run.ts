@@ -1,0 +1,41 @@
+import { CommanderError, type Command } from 'commander';
+import { ExitCode, isUserError } from '../errors.js';
+import { printError } from './output.js';
+
+/**
+ * The one place errors become output: a UserError is one line and a hint; anything else is a bug and
+ * says so (the stack only with MCP_TUNNEL_DEBUG=1). Ctrl-C at a prompt exits 130 without a trace.
+ */
+export async function runCli(program: Command, argv: string[]): Promise<void> {
+  program.exitOverride();
+  try {
+    await program.parseAsync(normaliseArgv(argv));
+  } catch (err) {
+    process.exitCode = exitCodeFor(err);
+  }
+}
+
+/** The official image takes `-config FILE`; commander only knows `--config`. */
+function normaliseArgv(argv: string[]): string[] {
+  return argv.map((arg, i) => (i >= 2 && (arg === '-config' || arg.startsWith('-config=')) ? `-${arg}` : arg));
+}
+
+function exitCodeFor(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // commander already printed its message (help, version, unknown option); keep its verdict.
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.ok;
+    return ExitCode.usage;
+  }
+  if (isUserError(err)) {
+    printError(err.message, err.hint);
+    return err.exitCode;
+  }
+  if (err instanceof Error && err.name === 'ExitPromptError') {
+    printError('aborted');
+    return ExitCode.aborted;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  printError(`unexpected failure: ${message}`, 'this is a bug in mcp-tunnel; rerun with MCP_TUNNEL_DEBUG=1 and report the output');
+  if (process.env.MCP_TUNNEL_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  return ExitCode.failure;
+}
