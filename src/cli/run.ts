@@ -7,7 +7,6 @@ import { printError } from './output.js';
  * says so (the stack only with MCP_TUNNEL_DEBUG=1). Ctrl-C at a prompt exits 130 without a trace.
  */
 export async function runCli(program: Command, argv: string[]): Promise<void> {
-  program.exitOverride();
   try {
     await program.parseAsync(normaliseArgv(argv));
   } catch (err) {

@@ -1,0 +1,75 @@
+import YAML from 'yaml';
+import { readTextIfExists } from './atomic-file.js';
+import { parseEnvFile } from './env-file.js';
+import type { DeploymentPaths } from './layout.js';
+import { BUILTIN_PROXY_IMAGE_REPO } from './images.js';
+
+/**
+ * What an earlier init (or the official setup component) left in a deployment directory. A re-run
+ * starts from this, so `mcp-tunnel init` with no flags reuses everything and changes nothing.
+ */
+export interface ExistingDeployment {
+  tunnelId?: string;
+  tunnelDomain?: string;
+  tunnelToken?: string;
+  routes?: Array<{ name: string; url: string }>;
+  allowedIps?: string[];
+  engine?: 'official' | 'builtin';
+  envText?: string;
+  gitignoreText?: string;
+}
+
+const firstLine = (text: string | undefined): string | undefined => text?.split('\n')[0]?.trim() || undefined;
+
+export async function readExistingDeployment(paths: DeploymentPaths): Promise<ExistingDeployment> {
+  const [tunnelId, tunnelDomain, tokenFile, envText, configText, composeText, gitignoreText] = await Promise.all([
+    readTextIfExists(paths.tunnelId),
+    readTextIfExists(paths.tunnelDomain),
+    readTextIfExists(paths.tunnelToken),
+    readTextIfExists(paths.env),
+    readTextIfExists(paths.proxyConfig),
+    readTextIfExists(paths.compose),
+    readTextIfExists(paths.gitignore),
+  ]);
+  const env = envText === undefined ? {} : parseEnvFile(envText);
+  const result: ExistingDeployment = {
+    tunnelId: firstLine(tunnelId),
+    tunnelDomain: firstLine(tunnelDomain),
+    tunnelToken: env.TUNNEL_TOKEN || firstLine(tokenFile),
+    envText,
+    gitignoreText,
+  };
+  const fromConfig = routesFrom(configText);
+  result.routes = fromConfig.routes;
+  result.allowedIps = fromConfig.allowedIps;
+  result.tunnelDomain ??= fromConfig.tunnelDomain;
+  if (composeText !== undefined) result.engine = composeText.includes(`image: ${BUILTIN_PROXY_IMAGE_REPO}:`) ? 'builtin' : 'official';
+  return result;
+}
+
+/** Best effort: a config we cannot read contributes nothing (init will then ask for routes). */
+function routesFrom(configText: string | undefined): Pick<ExistingDeployment, 'routes' | 'allowedIps' | 'tunnelDomain'> {
+  if (configText === undefined) return {};
+  try {
+    const doc = YAML.parse(configText) as Record<string, unknown>;
+    const out: Pick<ExistingDeployment, 'routes' | 'allowedIps' | 'tunnelDomain'> = {};
+    if (doc?.routes && typeof doc.routes === 'object' && !Array.isArray(doc.routes)) {
+      out.routes = Object.entries(doc.routes as Record<string, unknown>).map(([name, url]) => ({ name, url: String(url) }));
+    }
+    const upstream = doc?.upstream as { allowed_ips?: unknown } | undefined;
+    if (Array.isArray(upstream?.allowed_ips)) out.allowedIps = upstream.allowed_ips.map(String);
+    if (typeof doc?.tunnel_domain === 'string') out.tunnelDomain = doc.tunnel_domain;
+    return out;
+  } catch {
+    return {};
+  }
+}
+
+/** The lines a deployment's .gitignore must have; the user's own lines are kept. */
+export const GITIGNORE_LINES = ['.env', '.env.previous', 'data/'];
+
+export function updateGitignore(existing: string | undefined): string {
+  const lines = existing === undefined ? ['# Written by mcp-tunnel: secrets and credentials stay out of version control.'] : existing.replace(/\n$/, '').split('\n');
+  for (const needed of GITIGNORE_LINES) if (!lines.some((l) => l.trim() === needed || l.trim() === `/${needed}`)) lines.push(needed);
+  return lines.join('\n') + '\n';
+}

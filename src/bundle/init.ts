@@ -1,0 +1,133 @@
+import { ValidationError } from '../errors.js';
+import { renderComposeFile } from './compose-file.js';
+import { resolveCa, resolveServerCert, type CaResolution, type ServerCertResolution } from './credentials.js';
+import { updateEnvFile, type EnvEntry } from './env-file.js';
+import { updateGitignore, type ExistingDeployment } from './existing.js';
+import { writeBuildContext } from './build-context.js';
+import { applyChanges, classifyFiles, type FileChange, type PlannedDir, type PlannedFile } from './file-plan.js';
+import { deploymentPaths, projectNameFor, type DeploymentPaths } from './layout.js';
+import { containerIdentity, type ContainerIdentity } from './ownership.js';
+import { DEFAULT_ALLOWED_IPS } from './proxy-config.js';
+import { renderProxyConfig } from './proxy-config-render.js';
+import { cidrContains, parseIpv4Cidr, parseUpstream } from './validate.js';
+import net from 'node:net';
+
+export type { ProxyEngine } from './compose-file.js';
+import type { ProxyEngine } from './compose-file.js';
+
+/** Everything init needs, already validated one value at a time by the CLI. */
+export interface InitSettings {
+  dir: string;
+  tunnelId: string;
+  tunnelDomain: string;
+  tunnelToken: string;
+  routes: Array<{ name: string; url: string }>;
+  /** Replaces the default private ranges when given. */
+  allowedIps?: string[];
+  engine: ProxyEngine;
+  /** Builtin engine: base image for the local build (MCP_TUNNEL_BASE_IMAGE). */
+  baseImage?: string;
+}
+
+export interface InitPlan {
+  paths: DeploymentPaths;
+  dirs: PlannedDir[];
+  changes: FileChange[];
+  ca: CaResolution;
+  server: ServerCertResolution;
+  identity: ContainerIdentity;
+  engine: ProxyEngine;
+}
+
+export interface InitContext {
+  now: Date;
+  invoker: { uid: number; gid: number };
+  version: string;
+}
+
+/**
+ * Works out every file init would write and how each differs from what is there, writing nothing.
+ * Cross-field checks live here: they need the whole picture.
+ */
+export async function planInit(settings: InitSettings, existing: ExistingDeployment, ctx: InitContext): Promise<InitPlan> {
+  checkUpstreamsAllowed(settings.routes, settings.allowedIps);
+  const paths = deploymentPaths(settings.dir);
+  const identity = containerIdentity(ctx.invoker);
+  const ca = await resolveCa(paths, ctx.now);
+  const server = await resolveServerCert(paths, ca.pair, settings.tunnelDomain, ctx.now);
+  const proxyOwner = identity.chownProxyFiles ? { uid: identity.uid, gid: identity.gid } : undefined;
+
+  const env: EnvEntry[] = [
+    { key: 'TUNNEL_TOKEN', value: settings.tunnelToken, comment: 'The tunnel token cloudflared connects with (secret).' },
+    { key: 'MCP_TUNNEL_UID', value: String(identity.uid), comment: 'The containers run as this user and group: the owner of data/tls.key (see README, "Key permissions").' },
+    { key: 'MCP_TUNNEL_GID', value: String(identity.gid) },
+    { key: 'COMPOSE_PROJECT_NAME', value: projectNameFor(settings.dir), comment: 'Names the containers <project>-<service>-1 for docker compose and mcp-tunnel alike.' },
+  ];
+  if (settings.baseImage) env.push({ key: 'MCP_TUNNEL_BASE_IMAGE', value: settings.baseImage, comment: 'Base image of the builtin proxy build (needs node >= 22).' });
+
+  const file = (p: string, content: string, mode: number, owner?: { uid: number; gid: number }): PlannedFile => ({
+    path: p,
+    label: p.slice(paths.dir.length + 1),
+    content,
+    mode,
+    owner,
+  });
+  // Order matters: an interrupted run leaves the CA (and what follows it) for the re-run to reuse, and
+  // compose.yaml, written last, only appears once everything it mounts is in place.
+  const planned: PlannedFile[] = [
+    file(paths.caKey, ca.pair.keyPem, 0o600),
+    file(paths.caCert, ca.pair.certPem, 0o644),
+    file(paths.tlsKey, server.pair.keyPem, 0o600, proxyOwner),
+    file(paths.tlsCert, server.pair.certPem, 0o644, proxyOwner),
+    file(paths.tunnelId, `${settings.tunnelId}\n`, 0o644),
+    file(paths.tunnelDomain, `${settings.tunnelDomain}\n`, 0o644),
+    file(paths.tunnelToken, `${settings.tunnelToken}\n`, 0o600),
+    file(paths.proxyConfig, renderProxyConfig({ tunnelDomain: settings.tunnelDomain, routes: settings.routes, allowedIps: settings.allowedIps }), 0o644),
+    file(paths.env, updateEnvFile(existing.envText, env), 0o600),
+    file(paths.gitignore, updateGitignore(existing.gitignoreText), 0o644),
+    file(paths.compose, renderComposeFile({ engine: settings.engine, version: ctx.version }), 0o644),
+  ];
+  return {
+    paths,
+    dirs: [
+      { path: paths.dir, mode: 0o755 },
+      { path: paths.dataDir, mode: identity.dataDirMode },
+      { path: paths.configDir, mode: 0o755 },
+    ],
+    changes: await classifyFiles(planned),
+    ca,
+    server,
+    identity,
+    engine: settings.engine,
+  };
+}
+
+/**
+ * An upstream given as an IP literal that allowed_ips does not cover would be refused by the proxy at
+ * the first request. Say so now, while the user is still at the keyboard.
+ */
+export function checkUpstreamsAllowed(routes: InitSettings['routes'], allowedIps: string[] | undefined): void {
+  const ranges = (allowedIps?.length ? allowedIps : [...DEFAULT_ALLOWED_IPS]).map(parseIpv4Cidr);
+  for (const route of routes) {
+    const { host } = parseUpstream(route.url, route.name);
+    if (!net.isIPv4(host) || ranges.some((r) => cidrContains(r, host))) continue;
+    const loopback = host.startsWith('127.');
+    throw new ValidationError(
+      `route "${route.name}" points to ${host}, which the proxy will refuse: it is outside the allowed IPs (${ranges.map((r) => r.text).join(', ')})`,
+      loopback
+        ? 'inside the proxy container 127.0.0.1 is the container itself: use the host\'s LAN address or a service name on a shared network'
+        : `add --allowed-ip ${host}/32 (it replaces the defaults, so list every range your upstreams use)`,
+    );
+  }
+}
+
+export { deploymentPaths };
+
+/**
+ * Writes the plan. The builtin engine also gets DIR/build/, the context `docker compose` builds the
+ * proxy image from, refreshed on every run so it always matches this version of mcp-tunnel.
+ */
+export async function applyInit(plan: InitPlan, options: { packageRoot?: string } = {}): Promise<void> {
+  await applyChanges(plan.dirs, plan.changes);
+  if (plan.engine === 'builtin') await writeBuildContext(plan.paths.dir, options);
+}

@@ -1,0 +1,61 @@
+import path from 'node:path';
+
+/**
+ * Where everything lives in a deployment directory. data/ keeps the setup component's layout
+ * (SPEC.md 4) so the official setup container and mcp-tunnel can share a directory.
+ */
+export interface DeploymentPaths {
+  dir: string;
+  compose: string;
+  env: string;
+  envPrevious: string;
+  gitignore: string;
+  configDir: string;
+  proxyConfig: string;
+  buildDir: string;
+  dataDir: string;
+  caCert: string;
+  caKey: string;
+  tlsCert: string;
+  tlsKey: string;
+  tunnelId: string;
+  tunnelDomain: string;
+  tunnelToken: string;
+}
+
+export function deploymentPaths(dir: string): DeploymentPaths {
+  const root = path.resolve(dir);
+  const data = path.join(root, 'data');
+  return {
+    dir: root,
+    compose: path.join(root, 'compose.yaml'),
+    env: path.join(root, '.env'),
+    envPrevious: path.join(root, '.env.previous'),
+    gitignore: path.join(root, '.gitignore'),
+    configDir: path.join(root, 'config'),
+    proxyConfig: path.join(root, 'config', 'mcp-proxy.yaml'),
+    buildDir: path.join(root, 'build'),
+    dataDir: data,
+    caCert: path.join(data, 'ca.crt'),
+    caKey: path.join(data, 'ca.key'),
+    tlsCert: path.join(data, 'tls.crt'),
+    tlsKey: path.join(data, 'tls.key'),
+    tunnelId: path.join(data, 'tunnel-id'),
+    tunnelDomain: path.join(data, 'tunnel-domain'),
+    tunnelToken: path.join(data, 'tunnel-token'),
+  };
+}
+
+/** Paths as the containers see them (the proxy mounts ./data at /data, read-only). */
+export const CONTAINER_PATHS = {
+  config: '/etc/mcp-gateway/config.yaml',
+  tlsCert: '/data/tls.crt',
+  tlsKey: '/data/tls.key',
+} as const;
+
+/** Compose's default project name is the directory name, normalised the way compose does it. */
+export function projectNameFor(dir: string): string {
+  const base = path.basename(path.resolve(dir)).toLowerCase().replace(/[^a-z0-9_-]/g, '');
+  const trimmed = base.replace(/^[^a-z0-9]+/, '');
+  return trimmed || 'mcp-tunnel';
+}
