@@ -14,6 +14,7 @@ export interface ExistingDeployment {
   tunnelToken?: string;
   routes?: Array<{ name: string; url: string }>;
   allowedIps?: string[];
+  upstreamTls?: { caFile?: string; includeSystemCas?: boolean };
   engine?: 'official' | 'builtin';
   envText?: string;
   gitignoreText?: string;
@@ -42,22 +43,29 @@ export async function readExistingDeployment(paths: DeploymentPaths): Promise<Ex
   const fromConfig = routesFrom(configText);
   result.routes = fromConfig.routes;
   result.allowedIps = fromConfig.allowedIps;
+  result.upstreamTls = fromConfig.upstreamTls;
   result.tunnelDomain ??= fromConfig.tunnelDomain;
   if (composeText !== undefined) result.engine = composeText.includes(`image: ${BUILTIN_PROXY_IMAGE_REPO}:`) ? 'builtin' : 'official';
   return result;
 }
 
 /** Best effort: a config we cannot read contributes nothing (init will then ask for routes). */
-function routesFrom(configText: string | undefined): Pick<ExistingDeployment, 'routes' | 'allowedIps' | 'tunnelDomain'> {
+function routesFrom(configText: string | undefined): Pick<ExistingDeployment, 'routes' | 'allowedIps' | 'tunnelDomain' | 'upstreamTls'> {
   if (configText === undefined) return {};
   try {
     const doc = YAML.parse(configText) as Record<string, unknown>;
-    const out: Pick<ExistingDeployment, 'routes' | 'allowedIps' | 'tunnelDomain'> = {};
+    const out: Pick<ExistingDeployment, 'routes' | 'allowedIps' | 'tunnelDomain' | 'upstreamTls'> = {};
     if (doc?.routes && typeof doc.routes === 'object' && !Array.isArray(doc.routes)) {
       out.routes = Object.entries(doc.routes as Record<string, unknown>).map(([name, url]) => ({ name, url: String(url) }));
     }
-    const upstream = doc?.upstream as { allowed_ips?: unknown } | undefined;
+    const upstream = doc?.upstream as { allowed_ips?: unknown; tls?: { ca_file?: unknown; include_system_cas?: unknown } } | undefined;
     if (Array.isArray(upstream?.allowed_ips)) out.allowedIps = upstream.allowed_ips.map(String);
+    if (upstream?.tls && (typeof upstream.tls.ca_file === 'string' || upstream.tls.include_system_cas === true)) {
+      out.upstreamTls = {
+        caFile: typeof upstream.tls.ca_file === 'string' ? upstream.tls.ca_file : undefined,
+        includeSystemCas: upstream.tls.include_system_cas === true,
+      };
+    }
     if (typeof doc?.tunnel_domain === 'string') out.tunnelDomain = doc.tunnel_domain;
     return out;
   } catch {

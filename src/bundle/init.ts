@@ -5,7 +5,7 @@ import { updateEnvFile, type EnvEntry } from './env-file.js';
 import { updateGitignore, type ExistingDeployment } from './existing.js';
 import { writeBuildContext } from './build-context.js';
 import { applyChanges, classifyFiles, type FileChange, type PlannedDir, type PlannedFile } from './file-plan.js';
-import { deploymentPaths, projectNameFor, type DeploymentPaths } from './layout.js';
+import { CONTAINER_PATHS, deploymentPaths, projectNameFor, type DeploymentPaths } from './layout.js';
 import { containerIdentity, type ContainerIdentity } from './ownership.js';
 import { DEFAULT_ALLOWED_IPS } from './proxy-config.js';
 import { renderProxyConfig } from './proxy-config-render.js';
@@ -27,6 +27,10 @@ export interface InitSettings {
   engine: ProxyEngine;
   /** Builtin engine: base image for the local build (MCP_TUNNEL_BASE_IMAGE). */
   baseImage?: string;
+  /** PEM of the CA bundle that signs https upstreams (copied to data/upstream-ca.crt). */
+  upstreamCaPem?: string;
+  /** Also trust the system CAs for https upstreams. */
+  upstreamSystemCas?: boolean;
 }
 
 export interface InitPlan {
@@ -51,6 +55,11 @@ export interface InitContext {
  */
 export async function planInit(settings: InitSettings, existing: ExistingDeployment, ctx: InitContext): Promise<InitPlan> {
   checkUpstreamsAllowed(settings.routes, settings.allowedIps);
+  const upstreamTls = {
+    caFile: settings.upstreamCaPem !== undefined ? CONTAINER_PATHS.upstreamCa : existing.upstreamTls?.caFile,
+    includeSystemCas: settings.upstreamSystemCas ?? existing.upstreamTls?.includeSystemCas ?? false,
+  };
+  checkHttpsUpstreams(settings.routes, upstreamTls);
   const paths = deploymentPaths(settings.dir);
   const identity = containerIdentity(ctx.invoker);
   const ca = await resolveCa(paths, ctx.now);
@@ -82,7 +91,8 @@ export async function planInit(settings: InitSettings, existing: ExistingDeploym
     file(paths.tunnelId, `${settings.tunnelId}\n`, 0o644),
     file(paths.tunnelDomain, `${settings.tunnelDomain}\n`, 0o644),
     file(paths.tunnelToken, `${settings.tunnelToken}\n`, 0o600),
-    file(paths.proxyConfig, renderProxyConfig({ tunnelDomain: settings.tunnelDomain, routes: settings.routes, allowedIps: settings.allowedIps }), 0o644),
+    ...(settings.upstreamCaPem !== undefined ? [file(paths.upstreamCa, settings.upstreamCaPem, 0o644)] : []),
+    file(paths.proxyConfig, renderProxyConfig({ tunnelDomain: settings.tunnelDomain, routes: settings.routes, allowedIps: settings.allowedIps, upstreamTls }), 0o644),
     file(paths.env, updateEnvFile(existing.envText, env), 0o600),
     file(paths.gitignore, updateGitignore(existing.gitignoreText), 0o644),
     file(paths.compose, renderComposeFile({ engine: settings.engine, version: ctx.version }), 0o644),
@@ -119,6 +129,16 @@ export function checkUpstreamsAllowed(routes: InitSettings['routes'], allowedIps
         : `add --allowed-ip ${host}/32 (it replaces the defaults, so list every range your upstreams use)`,
     );
   }
+}
+
+/** An https upstream is verified by the proxy; without a CA to verify against, every request would fail. */
+export function checkHttpsUpstreams(routes: InitSettings['routes'], tls: { caFile?: string; includeSystemCas?: boolean }): void {
+  const https = routes.find((r) => r.url.startsWith('https://'));
+  if (!https || tls.caFile || tls.includeSystemCas) return;
+  throw new ValidationError(
+    `route "${https.name}" has an https upstream, but there is no CA to verify it with`,
+    'pass --upstream-ca-file FILE (the CA bundle that signed the upstream) or --upstream-system-cas',
+  );
 }
 
 export { deploymentPaths };

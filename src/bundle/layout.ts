@@ -21,6 +21,8 @@ export interface DeploymentPaths {
   tunnelId: string;
   tunnelDomain: string;
   tunnelToken: string;
+  /** CA bundle for https upstreams (init --upstream-ca-file). */
+  upstreamCa: string;
 }
 
 export function deploymentPaths(dir: string): DeploymentPaths {
@@ -43,6 +45,7 @@ export function deploymentPaths(dir: string): DeploymentPaths {
     tunnelId: path.join(data, 'tunnel-id'),
     tunnelDomain: path.join(data, 'tunnel-domain'),
     tunnelToken: path.join(data, 'tunnel-token'),
+    upstreamCa: path.join(data, 'upstream-ca.crt'),
   };
 }
 
@@ -51,6 +54,7 @@ export const CONTAINER_PATHS = {
   config: '/etc/mcp-gateway/config.yaml',
   tlsCert: '/data/tls.crt',
   tlsKey: '/data/tls.key',
+  upstreamCa: '/data/upstream-ca.crt',
 } as const;
 
 /** Compose's default project name is the directory name, normalised the way compose does it. */

@@ -8,6 +8,8 @@ export interface ProxyConfigInput {
   /** Replaces the default private ranges when given. */
   allowedIps?: string[];
   logLevel?: LogLevel;
+  /** For https upstreams: a CA bundle path as the container sees it, and/or the system CAs. */
+  upstreamTls?: { caFile?: string; includeSystemCas?: boolean };
 }
 
 /**
@@ -17,17 +19,25 @@ export interface ProxyConfigInput {
  */
 export function renderProxyConfig(input: ProxyConfigInput): string {
   const routeLines = input.routes.map((r) => `  ${r.name}: "${r.url}"`);
-  const upstream = input.allowedIps?.length
+  const tls = input.upstreamTls ?? {};
+  const tlsLines = tls.caFile || tls.includeSystemCas
     ? [
-        'upstream:',
+        '  # https upstreams are verified against these.',
+        '  tls:',
+        ...(tls.caFile ? [`    ca_file: ${tls.caFile}`] : []),
+        ...(tls.includeSystemCas ? ['    include_system_cas: true'] : []),
+      ]
+    : [];
+  const allowedLines = input.allowedIps?.length
+    ? [
         '  # Replaces the default private ranges (10/8, 172.16/12, 192.168/16): only these may be dialled.',
         '  allowed_ips:',
         ...input.allowedIps.map((ip) => `    - "${ip}"`),
       ]
-    : [
-        '# upstream:',
-        '#   allowed_ips: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]   # the default; a list here replaces it',
-      ];
+    : ['  # allowed_ips: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]   # the default; a list here replaces it'];
+  const upstream = input.allowedIps?.length || tlsLines.length
+    ? ['upstream:', ...allowedLines, ...tlsLines]
+    : ['# upstream:', ...allowedLines.map((l) => `#${l.slice(1)}`)];
   const text = [
     '# MCP tunnel proxy configuration, written by mcp-tunnel init.',
     '# Read by the proxy container at /etc/mcp-gateway/config.yaml. After editing, restart the proxy',

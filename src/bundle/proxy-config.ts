@@ -193,7 +193,8 @@ export function parseProxyConfig(text: string): ProxyConfig {
     if (adminDoc.listen_addr === '' || adminDoc.listen_addr === false) admin = undefined;
     else if (adminDoc.listen_addr !== undefined) admin = parseListenAddr(String(adminDoc.listen_addr), 'admin.listen_addr');
   }
-  if (admin && admin.port === listenAddr.port) fail('admin.listen_addr must not share the port of listen_addr', 'the admin listener is kept off the tunnel path');
+  // Port 0 (ephemeral, tests and demo) is two different ports once bound.
+  if (admin && admin.port !== 0 && admin.port === listenAddr.port) fail('admin.listen_addr must not share the port of listen_addr', 'the admin listener is kept off the tunnel path');
 
   const lim = doc.limits ?? {};
   if (!isMap(lim)) fail('limits must be a mapping');

@@ -1,13 +1,15 @@
 import { Command } from 'commander';
 import { VERSION as version } from '../version.js';
 import { registerInit } from './commands/init.js';
+import { registerProxy } from './commands/proxy.js';
+import { registerHealth } from './commands/health.js';
 
 /**
  * The command tree. Each command lives in its own module under commands/ and registers itself here;
  * add new commands to COMMANDS, in the order `--help` should list them.
  */
 type Register = (program: Command) => void;
-const COMMANDS: Register[] = [registerInit];
+const COMMANDS: Register[] = [registerInit, registerProxy, registerHealth];
 
 export function buildProgram(): Command {
   const program = new Command('mcp-tunnel')

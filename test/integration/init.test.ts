@@ -196,6 +196,22 @@ describe('init (manual flow, non-interactive)', () => {
     expect(read(dir, 'compose.yaml')).toContain('image: mcp-tunnel-proxy:');
   });
 
+  it('https upstreams get the CA bundle given with --upstream-ca-file', async () => {
+    const caFile = path.join(work, 'upstream-ca.pem');
+    await execa('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', path.join(work, 'upstream-ca.key'), '-out', caFile, '-subj', '/CN=upstream CA', '-days', '30']);
+    const dir = fs.mkdtempSync(path.join(work, 'dep-'));
+    const args = baseArgs(dir).map((a) => (a === 'docs=http://10.0.0.5:8080' ? 'docs=https://10.0.0.5:8443' : a));
+    const r = await runCli([...args, '--upstream-ca-file', caFile]);
+    expect(r.stderr).toBe('');
+    expect(read(dir, 'data/upstream-ca.crt')).toBe(fs.readFileSync(caFile, 'utf8'));
+    const config = parseProxyConfig(read(dir, 'config/mcp-proxy.yaml'));
+    expect(config.upstream.caFile).toBe('/data/upstream-ca.crt');
+    expect(config.routes.get('docs')?.scheme).toBe('https');
+    // A re-run without the flag keeps the bundle and the config as they are.
+    const again = await runCli(['init', '--dir', dir]);
+    expect(again.stdout).toContain('nothing changed');
+  });
+
   it.runIf(isRoot)('run by a regular user, the containers take that user and the keys stay 0600', async () => {
     const dir = fs.mkdtempSync(path.join(work, 'dep-'));
     fs.chmodSync(work, 0o755);

@@ -5,6 +5,7 @@ import { readExistingDeployment, type ExistingDeployment } from '../../bundle/ex
 import { applyInit, deploymentPaths, planInit, type InitPlan, type InitSettings, type ProxyEngine } from '../../bundle/init.js';
 import { currentInvoker } from '../../bundle/ownership.js';
 import { parseIpv4Cidr, parseRouteFlag, validateDomain, validateTunnelId } from '../../bundle/validate.js';
+import { countPemCertificates, pemContainsPrivateKey } from '../../pki/index.js';
 import { VERSION } from '../../version.js';
 import { isInteractive } from '../interactive.js';
 import { bold, printLine, printStep, printWarning } from '../output.js';
@@ -22,6 +23,8 @@ interface InitOptions {
   proxy?: ProxyEngine;
   allowedIp: string[];
   baseImage?: string;
+  upstreamCaFile?: string;
+  upstreamSystemCas?: boolean;
   nonInteractive?: boolean;
   force?: boolean;
   yes?: boolean;
@@ -44,6 +47,8 @@ export function registerInit(program: Command): void {
     .addOption(new Option('--route <name=url>', 'route NAME.<domain> to URL (http(s)://host:port); repeatable').env('MCP_TUNNEL_ROUTES').argParser(collect).default([]))
     .addOption(new Option('--proxy <engine>', 'proxy engine (default: official, or what the directory uses)').choices(['official', 'builtin']).env('MCP_TUNNEL_PROXY'))
     .addOption(new Option('--allowed-ip <cidr>', 'IPv4 range upstreams may use; repeatable; replaces the default private ranges').env('MCP_TUNNEL_ALLOWED_IPS').argParser(collect).default([]))
+    .addOption(new Option('--upstream-ca-file <file>', 'CA bundle (PEM) that signs https upstreams; copied to data/upstream-ca.crt').env('MCP_TUNNEL_UPSTREAM_CA_FILE'))
+    .addOption(new Option('--upstream-system-cas', 'also trust the system CAs for https upstreams').env('MCP_TUNNEL_UPSTREAM_SYSTEM_CAS'))
     .addOption(new Option('--base-image <image>', 'builtin engine: base image for the local build (node >= 22)').env('MCP_TUNNEL_BASE_IMAGE'))
     .addOption(new Option('--non-interactive', 'never prompt; fail naming the missing flag (implied without a TTY or under CI)').env('MCP_TUNNEL_NON_INTERACTIVE'))
     .option('--force', 'replace existing files that differ without asking (the CA is always kept)')
@@ -101,6 +106,7 @@ async function gatherSettings(options: InitOptions, existing: ExistingDeployment
   }
   const flagAllowed = options.allowedIp.map((ip) => parseIpv4Cidr(ip).text);
   const token = await readTokenFromSources(options);
+  const upstreamCaPem = options.upstreamCaFile === undefined ? undefined : await readUpstreamCa(options.upstreamCaFile);
 
   const tunnelId = flagId ?? (interactive ? await wizard.askTunnelId(existing.tunnelId) : existing.tunnelId && validateTunnelId(existing.tunnelId));
   if (!tunnelId) missing('--tunnel-id', 'MCP_TUNNEL_TUNNEL_ID', 'the tunnel ID (tnl_...) from the Console');
@@ -118,7 +124,19 @@ async function gatherSettings(options: InitOptions, existing: ExistingDeployment
   if (!flagAllowed.length && interactive && flagRoutes.length === 0) allowedIps = await wizard.askAllowedIps(existing.allowedIps);
 
   const engine = options.proxy ?? (interactive ? await wizard.askEngine(existing.engine ?? 'official') : (existing.engine ?? 'official'));
-  return { dir: options.dir, tunnelId, tunnelDomain, tunnelToken, routes, allowedIps, engine, baseImage: options.baseImage };
+  return { dir: options.dir, tunnelId, tunnelDomain, tunnelToken, routes, allowedIps, engine, baseImage: options.baseImage, upstreamCaPem, upstreamSystemCas: options.upstreamSystemCas };
+}
+
+async function readUpstreamCa(file: string): Promise<string> {
+  let pem: string;
+  try {
+    pem = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    throw new ValidationError(`--upstream-ca-file ${file} cannot be read (${(err as NodeJS.ErrnoException).code})`, 'pass the PEM file of the CA that signed your https upstreams');
+  }
+  if (pemContainsPrivateKey(pem)) throw new ValidationError(`--upstream-ca-file ${file} contains a private key`, 'pass the CA certificate only; the key never leaves the CA');
+  if (countPemCertificates(pem) === 0) throw new ValidationError(`--upstream-ca-file ${file} holds no PEM certificate`, 'pass a file with -----BEGIN CERTIFICATE----- blocks');
+  return pem;
 }
 
 /** Files the user (or an earlier run) wrote are never replaced without a yes or --force. */

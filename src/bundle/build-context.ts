@@ -1,0 +1,92 @@
+import { existsSync, readFileSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EnvironmentError } from '../errors.js';
+import { writeFileSafely } from './atomic-file.js';
+
+/**
+ * DIR/build/: the self-contained Docker build context of the builtin proxy image (compose/Dockerfile and
+ * the single-file bundle dist/bundle/mcp-tunnel.mjs), so `docker compose up -d` builds it on any host the
+ * deployment directory is copied to, without this package installed there.
+ */
+
+export const BUILD_CONTEXT_DIR = 'build';
+export const BUNDLE_FILE = 'mcp-tunnel.mjs';
+
+const PACKAGE_NAME = 'mcp-tunnel';
+
+/**
+ * The root of the mcp-tunnel package: the nearest directory above `from` holding a package.json named
+ * "mcp-tunnel". Works from src/ (tests), dist/ (a checkout or an installed tarball) and
+ * dist/bundle/ (the bundle on the host).
+ */
+export function findPackageRoot(from: string = fileURLToPath(import.meta.url)): string {
+  let dir = path.dirname(path.resolve(from));
+  for (;;) {
+    const candidate = path.join(dir, 'package.json');
+    if (existsSync(candidate)) {
+      try {
+        if ((JSON.parse(readFileSync(candidate, 'utf8')) as { name?: unknown }).name === PACKAGE_NAME) return dir;
+      } catch {
+        // An unreadable or broken package.json of someone else: keep looking upwards.
+      }
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) {
+      throw new EnvironmentError(
+        `cannot find the mcp-tunnel package (no package.json named "${PACKAGE_NAME}" above ${path.dirname(path.resolve(from))})`,
+        'reinstall mcp-tunnel (npm install -g mcp-tunnel, or npx mcp-tunnel)',
+      );
+    }
+    dir = parent;
+  }
+}
+
+/** The files of the build context inside a package. */
+export function buildContextSources(packageRoot: string): { dockerfile: string; bundle: string } {
+  return {
+    dockerfile: path.join(packageRoot, 'compose', 'Dockerfile'),
+    bundle: path.join(packageRoot, 'dist', 'bundle', BUNDLE_FILE),
+  };
+}
+
+export interface WriteBuildContextOptions {
+  /** Defaults to the package this module belongs to (findPackageRoot()). */
+  packageRoot?: string;
+}
+
+export interface BuildContext {
+  dir: string;
+  dockerfile: string;
+  bundle: string;
+}
+
+async function readSource(file: string, what: string, missing: string, hint: string): Promise<Buffer> {
+  try {
+    return await fs.readFile(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new EnvironmentError(`${what} ${file} is missing: ${missing}`, hint, err);
+    throw new EnvironmentError(`cannot read ${what} ${file}: ${code ?? (err as Error).message}`, hint, err);
+  }
+}
+
+/**
+ * Copies compose/Dockerfile and dist/bundle/mcp-tunnel.mjs into DIR/build/ (each write atomic, mode 0644:
+ * nothing secret there, and the Docker daemon must read them). Returns the paths written.
+ */
+export async function writeBuildContext(dir: string, options: WriteBuildContextOptions = {}): Promise<BuildContext> {
+  const packageRoot = options.packageRoot ?? findPackageRoot();
+  const sources = buildContextSources(packageRoot);
+  const hint = 'in an mcp-tunnel checkout, run npm run build first (an installed package ships the bundle)';
+  const [dockerfile, bundle] = await Promise.all([
+    readSource(sources.dockerfile, 'the builtin proxy Dockerfile', 'the mcp-tunnel package is incomplete', hint),
+    readSource(sources.bundle, 'the builtin proxy bundle', 'run npm run build', hint),
+  ]);
+  const out = path.join(path.resolve(dir), BUILD_CONTEXT_DIR);
+  const result: BuildContext = { dir: out, dockerfile: path.join(out, 'Dockerfile'), bundle: path.join(out, BUNDLE_FILE) };
+  await writeFileSafely(result.dockerfile, dockerfile, { mode: 0o644 });
+  await writeFileSafely(result.bundle, bundle, { mode: 0o644 });
+  return result;
+}

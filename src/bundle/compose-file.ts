@@ -1,0 +1,193 @@
+import { CLOUDFLARED_IMAGE, DEFAULT_BUILTIN_BASE_IMAGE, OFFICIAL_PROXY_IMAGE, builtinProxyImage } from './images.js';
+
+/**
+ * DIR/compose.yaml, rendered as text so it can carry comments for the person who opens it.
+ *
+ * Compatibility (both checked by the integration tests against a real docker-compose 1.29):
+ * - No `version:` key (the Compose Specification; docker-compose >= 1.27 and `docker compose` read it).
+ * - No top-level `name:`: docker-compose 1.29 refuses it ("'name' does not match any of the regexes").
+ *   The project name comes from COMPOSE_PROJECT_NAME in .env, which both implementations read; without
+ *   it both fall back to the directory name.
+ * - `depends_on: { mcp-proxy: { condition: service_healthy } }` for the builtin engine (it has a
+ *   healthcheck); docker-compose 1.29 accepts and honours it. The official image documents no health
+ *   endpoint, so there cloudflared only waits for the proxy to start.
+ * - TUNNEL_TOKEN uses `${TUNNEL_TOKEN:?message}`: compose refuses to start (and `config` fails) with our
+ *   message instead of the official compose's silent empty token.
+ */
+
+export type ProxyEngine = 'official' | 'builtin';
+
+export interface ComposeFileOptions {
+  engine: ProxyEngine;
+  /** The mcp-tunnel package version: tags the builtin image and is named in the header. */
+  version: string;
+  /** Reserved for a later renewal sidecar; ignored for now. */
+  autoRenew?: boolean;
+}
+
+/** Service names are part of the contract (`docker compose logs cloudflared`, network_mode). */
+export const COMPOSE_SERVICES = { proxy: 'mcp-proxy', cloudflared: 'cloudflared' } as const;
+
+/** Where the proxy container finds its config and data (the official image's defaults). */
+export const PROXY_CONFIG_MOUNT = './config/mcp-proxy.yaml:/etc/mcp-gateway/config.yaml:ro';
+export const PROXY_DATA_MOUNT = './data:/data:ro';
+
+/** cloudflared's exact command (SPEC.md 1): `--url` is required, localhost is the proxy's namespace. */
+export const CLOUDFLARED_COMMAND = 'tunnel --no-autoupdate run --url http://localhost:8080';
+
+/** The builtin proxy's command and healthcheck (node is the only program in the image). */
+export const BUILTIN_PROXY_COMMAND = ['proxy', '--config', '/etc/mcp-gateway/config.yaml'] as const;
+export const BUILTIN_HEALTHCHECK = ['CMD', 'node', '/app/mcp-tunnel.mjs', 'health'] as const;
+
+/** The message compose prints when TUNNEL_TOKEN is missing or empty (no `}` or `$`: compose syntax). */
+export const TUNNEL_TOKEN_MISSING_MESSAGE =
+  'TUNNEL_TOKEN is not set: put the tunnel token in .env beside compose.yaml (mcp-tunnel init or mcp-tunnel rotate-token writes it)';
+
+export interface ComposeEnvVar {
+  name: string;
+  /** One line, used in env.example and in messages. */
+  description: string;
+  /** The value compose uses when the variable is unset; undefined when there is none. */
+  default?: string;
+  required: boolean;
+  /** The engines whose compose file reads it. */
+  engines: readonly ProxyEngine[];
+}
+
+/**
+ * Every variable compose reads for a generated deployment (from .env beside compose.yaml, or the shell).
+ * env.example at the repository root documents exactly these (a unit test keeps the two in sync).
+ */
+export const COMPOSE_ENV_VARS: readonly ComposeEnvVar[] = [
+  {
+    name: 'TUNNEL_TOKEN',
+    description: 'The tunnel token (base64 JSON, starts with "eyJ") cloudflared connects with; compose refuses to start without it.',
+    required: true,
+    engines: ['official', 'builtin'],
+  },
+  {
+    name: 'COMPOSE_PROJECT_NAME',
+    description: 'Compose project name (container names <project>-<service>-1); both docker compose and docker-compose 1.29 read it here.',
+    required: false,
+    engines: ['official', 'builtin'],
+  },
+  {
+    name: 'MCP_TUNNEL_UID',
+    description: 'UID the containers run as; must be able to read data/tls.key (init sets your own UID, or 65532 as root).',
+    default: '65532',
+    required: false,
+    engines: ['official', 'builtin'],
+  },
+  {
+    name: 'MCP_TUNNEL_GID',
+    description: 'GID the containers run as (init sets your own GID, or 65532 as root).',
+    default: '65532',
+    required: false,
+    engines: ['official', 'builtin'],
+  },
+  {
+    name: 'MCP_TUNNEL_BASE_IMAGE',
+    description: 'Base image for building the builtin proxy image (needs node >= 22 on PATH); builtin engine only.',
+    default: DEFAULT_BUILTIN_BASE_IMAGE,
+    required: false,
+    engines: ['builtin'],
+  },
+];
+
+/** A Docker tag may hold [A-Za-z0-9_.-] only; semver build metadata ("+sha") becomes "-sha". */
+function imageTagSafe(version: string): string {
+  const tag = version.trim().replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[.-]+/, '');
+  return tag.slice(0, 128) || 'latest';
+}
+
+function hardening(indent: string): string {
+  return [
+    '# Hardening (the same on every service, as in the official compose file).',
+    'user: "${MCP_TUNNEL_UID:-65532}:${MCP_TUNNEL_GID:-65532}"',
+    'read_only: true',
+    'security_opt:',
+    '  - "no-new-privileges:true"',
+    'cap_drop:',
+    '  - ALL',
+    'restart: unless-stopped',
+    'stop_grace_period: 30s',
+    'logging:',
+    '  driver: json-file',
+    '  options:',
+    '    max-size: "10m"',
+    '    max-file: "3"',
+  ]
+    .map((line) => `${indent}${line}`)
+    .join('\n');
+}
+
+const flow = (items: readonly string[]): string => `[${items.map((i) => JSON.stringify(i)).join(', ')}]`;
+
+/** Renders DIR/compose.yaml for the given engine. Pure: same options, same text. */
+export function renderComposeFile(opts: ComposeFileOptions): string {
+  const { engine, version } = opts;
+  const i4 = '    ';
+  const header = [
+    `# Generated by mcp-tunnel ${version} (proxy engine: ${engine}). Run it with either of:`,
+    '#   mcp-tunnel up            (pulls/builds, starts, waits for health, explains failures)',
+    '#   docker compose up -d     (or docker-compose up -d with Compose v1.29)',
+    '# The two are interchangeable on this directory: same containers, names and labels.',
+    '# Stop with `mcp-tunnel down` or `docker compose down`; check with `mcp-tunnel status`.',
+    '#',
+    '# ${...} values come from .env beside this file (mode 0600; env.example in the mcp-tunnel package',
+    '# documents each one). The project name is COMPOSE_PROJECT_NAME in .env: a top-level `name:` key would',
+    '# be refused by docker-compose 1.29. Routes live in config/mcp-proxy.yaml (restart mcp-proxy after an',
+    '# edit); certificates and the tunnel credentials in data/. Copy this whole directory to run another',
+    '# replica on another host. No port is published: cloudflared dials out.',
+  ].join('\n');
+
+  const proxyLines: string[] = [`  ${COMPOSE_SERVICES.proxy}:`];
+  if (engine === 'official') {
+    proxyLines.push(
+      `${i4}# Anthropic's proxy, pinned by digest. Reads /etc/mcp-gateway/config.yaml by default.`,
+      `${i4}image: ${OFFICIAL_PROXY_IMAGE}`,
+    );
+  } else {
+    proxyLines.push(
+      `${i4}# mcp-tunnel's builtin proxy, built locally from ./build (Dockerfile + the single-file bundle).`,
+      `${i4}image: ${builtinProxyImage(imageTagSafe(version))}`,
+      `${i4}build:`,
+      `${i4}  context: ./build`,
+      `${i4}  args:`,
+      `${i4}    BASE_IMAGE: "\${MCP_TUNNEL_BASE_IMAGE:-${DEFAULT_BUILTIN_BASE_IMAGE}}"`,
+      `${i4}command: ${flow(BUILTIN_PROXY_COMMAND)}`,
+      `${i4}# Readiness from the admin listener (127.0.0.1:9090 inside the container, never on the tunnel path).`,
+      `${i4}healthcheck:`,
+      `${i4}  test: ${flow(BUILTIN_HEALTHCHECK)}`,
+      `${i4}  interval: 10s`,
+      `${i4}  timeout: 5s`,
+      `${i4}  retries: 3`,
+      `${i4}  start_period: 10s`,
+    );
+  }
+  proxyLines.push(
+    `${i4}volumes:`,
+    `${i4}  - ${PROXY_CONFIG_MOUNT}`,
+    `${i4}  - ${PROXY_DATA_MOUNT}`,
+    hardening(i4),
+  );
+
+  const cloudflaredLines = [
+    `  ${COMPOSE_SERVICES.cloudflared}:`,
+    `${i4}# Cloudflare's connector, pinned by digest. Dials out to the tunnel edge; healthy once its log shows`,
+    `${i4}# "Registered tunnel connection" four times. It lives in the proxy's network namespace, so`,
+    `${i4}# localhost:8080 is the proxy.`,
+    `${i4}image: ${CLOUDFLARED_IMAGE}`,
+    `${i4}command: ${CLOUDFLARED_COMMAND}`,
+    `${i4}environment:`,
+    `${i4}  TUNNEL_TOKEN: "\${TUNNEL_TOKEN:?${TUNNEL_TOKEN_MISSING_MESSAGE}}"`,
+    `${i4}network_mode: "service:${COMPOSE_SERVICES.proxy}"`,
+    `${i4}depends_on:`,
+    ...(engine === 'builtin'
+      ? [`${i4}  ${COMPOSE_SERVICES.proxy}:`, `${i4}    condition: service_healthy`]
+      : [`${i4}  - ${COMPOSE_SERVICES.proxy}`]),
+    hardening(i4),
+  ];
+
+  return `${header}\n\nservices:\n${proxyLines.join('\n')}\n\n${cloudflaredLines.join('\n')}\n`;
+}
