@@ -1,3 +1,5 @@
+import http from 'node:http';
+import https from 'node:https';
 import { Command, Option } from 'commander';
 import { printLine } from '../output.js';
 
@@ -22,26 +24,39 @@ export function registerHealth(program: Command): void {
     });
 }
 
-/** One GET; `line` says what was found in one line. Never throws. */
+/** One GET; `line` says what was found in one line. Never throws. (node:http, not fetch: fetch refuses some ports.) */
 export async function checkHealth(url: string, timeoutMs: number): Promise<{ ok: boolean; line: string }> {
-  let res: Response;
+  let target: URL;
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code;
-    const why = (err as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs}ms` : (cause ?? (err as Error).message);
-    return { ok: false, line: `unhealthy: ${url} unreachable (${why})` };
+    target = new URL(url);
+  } catch {
+    return { ok: false, line: `unhealthy: ${url} is not a URL` };
   }
-  const text = await res.text().catch(() => '');
+  const get = target.protocol === 'https:' ? https.get : target.protocol === 'http:' ? http.get : undefined;
+  if (!get) return { ok: false, line: `unhealthy: ${url} is not an http(s) URL` };
+  const answer = await new Promise<{ status: number; text: string } | { error: string }>((resolve) => {
+    const req = get(target, { headers: { accept: 'application/json' }, timeout: timeoutMs }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        if (text.length < 65_536) text += c;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on('error', (err) => resolve({ error: err.message }));
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs}ms`), { code: 'ETIMEDOUT' })));
+    req.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code === 'ETIMEDOUT' ? err.message : (err.code ?? err.message) }));
+  });
+  if ('error' in answer) return { ok: false, line: `unhealthy: ${url} unreachable (${answer.error})` };
   let reason: string | undefined;
   let notAfter: string | undefined;
   try {
-    const body = JSON.parse(text) as { reason?: string; certificate?: { not_after?: string } };
+    const body = JSON.parse(answer.text) as { reason?: string; certificate?: { not_after?: string } };
     reason = body.reason;
     notAfter = body.certificate?.not_after;
   } catch {
     reason = undefined;
   }
-  if (res.ok) return { ok: true, line: `ready${notAfter ? ` (certificate valid until ${notAfter})` : ''}` };
-  return { ok: false, line: `not ready: ${reason ?? `HTTP ${res.status}`}` };
+  if (answer.status >= 200 && answer.status < 300) return { ok: true, line: `ready${notAfter ? ` (certificate valid until ${notAfter})` : ''}` };
+  return { ok: false, line: `not ready: ${reason ?? `HTTP ${answer.status}`}` };
 }

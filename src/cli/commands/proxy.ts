@@ -2,8 +2,6 @@ import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { parseProxyConfig } from '../../bundle/proxy-config.js';
 import { ConfigError } from '../../errors.js';
-import { createJsonLogger } from '../../proxy/logger.js';
-import { startProxy } from '../../proxy/server.js';
 
 /** Where the official mcp-proxy image reads its config (SPEC.md 1); the same default keeps us a drop-in. */
 export const DEFAULT_PROXY_CONFIG = '/etc/mcp-gateway/config.yaml';
@@ -32,6 +30,8 @@ async function runProxy(options: ProxyOptions): Promise<void> {
     throw new ConfigError(`cannot read the proxy config ${options.config} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, 'pass the config file with --config FILE');
   }
   const config = parseProxyConfig(text);
+  // Loaded on use: the other commands (and `health`, the container's HEALTHCHECK) do not pay for the proxy.
+  const [{ createJsonLogger }, { startProxy }] = await Promise.all([import('../../proxy/logger.js'), import('../../proxy/server.js')]);
   // The JSON log IS the proxy's output: the one place outside output.ts that writes to stdout.
   process.stdout.on('error', () => undefined);
   const logger = createJsonLogger({ level: config.logLevel, write: (chunk) => void process.stdout.write(chunk) });
