@@ -3,6 +3,7 @@ import { readTextIfExists } from './atomic-file.js';
 import { parseEnvFile } from './env-file.js';
 import type { DeploymentPaths } from './layout.js';
 import { BUILTIN_PROXY_IMAGE_REPO } from './images.js';
+import { COMPOSE_SERVICES } from './compose-file.js';
 
 /**
  * What an earlier init (or the official setup component) left in a deployment directory. A re-run
@@ -45,8 +46,20 @@ export async function readExistingDeployment(paths: DeploymentPaths): Promise<Ex
   result.allowedIps = fromConfig.allowedIps;
   result.upstreamTls = fromConfig.upstreamTls;
   result.tunnelDomain ??= fromConfig.tunnelDomain;
-  if (composeText !== undefined) result.engine = composeText.includes(`image: ${BUILTIN_PROXY_IMAGE_REPO}:`) ? 'builtin' : 'official';
+  if (composeText !== undefined) result.engine = engineFrom(composeText);
   return result;
+}
+
+/** The engine is whatever image the mcp-proxy service runs (other services may use the builtin image too). */
+function engineFrom(composeText: string): ExistingDeployment['engine'] {
+  try {
+    const doc = YAML.parse(composeText) as { services?: Record<string, { image?: unknown }> } | null;
+    const image = doc?.services?.[COMPOSE_SERVICES.proxy]?.image;
+    if (typeof image !== 'string') return undefined;
+    return image.startsWith(`${BUILTIN_PROXY_IMAGE_REPO}:`) ? 'builtin' : 'official';
+  } catch {
+    return undefined;
+  }
 }
 
 /** Best effort: a config we cannot read contributes nothing (init will then ask for routes). */

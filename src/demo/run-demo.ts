@@ -1,0 +1,239 @@
+import fs from 'node:fs';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { deploymentPaths } from '../bundle/layout.js';
+import { parseProxyConfig } from '../bundle/proxy-config.js';
+import { createCa, issueServerCert } from '../pki/index.js';
+import { UserError } from '../errors.js';
+import { runProbe, type ProbeFailure, type ProbeResult } from '../probe/index.js';
+import { createJsonLogger } from '../proxy/logger.js';
+import { startProxy, type RunningProxy } from '../proxy/server.js';
+import { startSampleMcpServer, type SampleMcpServer } from './sample-server.js';
+
+/** The throwaway tunnel domain: under .localhost, which never resolves off this machine (RFC 6761). */
+export const DEMO_DOMAIN = 'demo.tunnel.localhost';
+export const DEMO_ROUTE = 'hello';
+
+export interface DemoStep {
+  step: string;
+  ok: boolean;
+  ms: number;
+  detail: string;
+  error?: ProbeFailure;
+}
+
+export interface DemoHandle {
+  /** The temporary deployment directory (config/mcp-proxy.yaml, data/ca.crt, ...). */
+  dir: string;
+  /** ws://127.0.0.1:PORT/ */
+  proxyUrl: string;
+  adminUrl: string | undefined;
+  upstreamUrl: string;
+  domain: string;
+  route: string;
+}
+
+export interface RunDemoOptions {
+  /** Called as each step finishes. */
+  onStep?: (step: DemoStep) => void;
+  /** Aborting stops at the next step boundary (or inside the probe) and still cleans up. */
+  signal?: AbortSignal;
+  /** Who the `hello` tool greets. */
+  name?: string;
+  /** Bound for each probe step. Default 10 s. */
+  timeoutMs?: number;
+  /**
+   * Called after the probe passed, with everything still running; the demo tears down when the returned
+   * promise settles (`demo --keep` waits here for Ctrl-C).
+   */
+  whileRunning?: (handle: DemoHandle) => Promise<void>;
+}
+
+export interface DemoResult {
+  ok: boolean;
+  steps: DemoStep[];
+  probe?: ProbeResult;
+  /** The `hello` tool's answer. */
+  greeting?: string;
+  /** The first failure, if any. */
+  failure?: { step: string; message: string; hint?: string; layer?: string };
+  /** The proxy's JSON log lines (for a failure report). */
+  proxyLog: string[];
+  /** True when the temp directory is gone and every listener closed. */
+  cleanedUp: boolean;
+}
+
+const round = (ms: number): number => Math.round(ms * 10) / 10;
+
+/**
+ * `mcp-tunnel demo`: the whole data path on loopback with nothing but this package. A throwaway CA and a
+ * server certificate for demo.tunnel.localhost in a temp directory (the deployment layout init writes), the
+ * sample MCP server, the builtin proxy with the upstream guard ON (allowed_ips 127.0.0.1/32), then the
+ * probe through them and a `hello` call. Everything is torn down in `finally`, whatever happened.
+ */
+export async function runDemo(opts: RunDemoOptions = {}): Promise<DemoResult> {
+  const result: DemoResult = { ok: false, steps: [], proxyLog: [], cleanedUp: false };
+  const record = (step: DemoStep): void => {
+    result.steps.push(step);
+    opts.onStep?.(step);
+  };
+  const checkAbort = (): void => {
+    if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new Error('aborted');
+  };
+
+  let dir: string | undefined;
+  let upstream: SampleMcpServer | undefined;
+  let proxy: RunningProxy | undefined;
+  // Last resort: a crash or process.exit() between here and `finally` must not leave the temp dir behind.
+  const onExit = (): void => {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
+
+  const timed = async <T>(step: string, fn: () => Promise<T>, detail: (v: T) => string): Promise<T> => {
+    checkAbort();
+    const t0 = performance.now();
+    try {
+      const v = await fn();
+      record({ step, ok: true, ms: round(performance.now() - t0), detail: detail(v) });
+      return v;
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      const hint = err instanceof UserError ? err.hint : undefined;
+      if (!opts.signal?.aborted) {
+        record({ step, ok: false, ms: round(performance.now() - t0), detail: message });
+        result.failure = { step, message, hint };
+      }
+      throw err;
+    }
+  };
+
+  try {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'mcp-tunnel-demo-'));
+    const paths = deploymentPaths(dir);
+    const workDir = dir;
+
+    await timed(
+      'certificates',
+      async () => {
+        const ca = await createCa({ commonName: 'mcp-tunnel demo CA (throwaway)', validityDays: 1 });
+        const server = await issueServerCert({ ca, domain: DEMO_DOMAIN, validityMs: 86_400_000 });
+        await mkdir(paths.dataDir, { recursive: true, mode: 0o700 });
+        await mkdir(paths.configDir, { recursive: true });
+        await writeFile(paths.caCert, ca.certPem);
+        await writeFile(paths.caKey, ca.keyPem, { mode: 0o600 });
+        await writeFile(paths.tlsCert, server.certPem);
+        await writeFile(paths.tlsKey, server.keyPem, { mode: 0o600 });
+        await writeFile(paths.tunnelDomain, `${DEMO_DOMAIN}\n`);
+        return ca;
+      },
+      () => `throwaway CA and a server certificate for ${DEMO_DOMAIN} and *.${DEMO_DOMAIN} in ${workDir}`,
+    );
+
+    upstream = await timed(
+      'upstream',
+      () => startSampleMcpServer({ host: '127.0.0.1', port: 0 }),
+      (u) => `sample MCP server (tools: hello, echo) at ${u.url}`,
+    );
+
+    const configText = [
+      '# mcp-tunnel demo: a throwaway deployment on loopback',
+      'listen_addr: "127.0.0.1:0"',
+      'log_level: info',
+      'shutdown_timeout: 2s',
+      `tunnel_domain: ${DEMO_DOMAIN}`,
+      'tls:',
+      `  cert_file: ${JSON.stringify(paths.tlsCert)}`,
+      `  key_file: ${JSON.stringify(paths.tlsKey)}`,
+      'routes:',
+      `  ${DEMO_ROUTE}: ${JSON.stringify(upstream.origin)}`,
+      'upstream:',
+      '  allowed_ips: ["127.0.0.1/32"]',
+      'admin:',
+      '  listen_addr: "127.0.0.1:0"',
+      '',
+    ].join('\n');
+    await writeFile(paths.proxyConfig, configText);
+
+    const logLines = result.proxyLog;
+    proxy = await timed(
+      'proxy',
+      () =>
+        startProxy({
+          config: parseProxyConfig(configText),
+          configPath: paths.proxyConfig,
+          logger: createJsonLogger({ level: 'info', batch: false, write: (chunk) => logLines.push(...chunk.split('\n').filter(Boolean)) }),
+          defaultMetrics: false,
+        }),
+      (p) => {
+        const admin = p.adminAddress();
+        return `builtin proxy on ws://127.0.0.1:${p.address().port}/ (route ${DEMO_ROUTE} -> ${upstream!.origin}, allowed_ips 127.0.0.1/32${admin ? `, admin http://127.0.0.1:${admin.port}/readyz` : ''})`;
+      },
+    );
+
+    checkAbort();
+    const proxyUrl = `ws://127.0.0.1:${proxy.address().port}/`;
+    const name = opts.name ?? 'world';
+    const probe = await runProbe({
+      route: DEMO_ROUTE,
+      proxyUrl,
+      domain: DEMO_DOMAIN,
+      caPem: fs.readFileSync(paths.caCert, 'utf8'),
+      caSource: 'the demo CA',
+      timeoutMs: opts.timeoutMs,
+      signal: opts.signal,
+      callTool: { name: 'hello', args: { name } },
+      onStep: (s) => record({ ...s }),
+    });
+    result.probe = probe;
+    if (!probe.ok) {
+      result.failure = probe.failure ? { step: probe.failure.step, message: probe.failure.message, hint: probe.failure.hint, layer: probe.failure.layer } : { step: 'probe', message: 'the probe failed' };
+      return result;
+    }
+    result.greeting = probe.toolCall?.text;
+    result.ok = true;
+
+    if (opts.whileRunning) {
+      const admin = proxy.adminAddress();
+      await opts.whileRunning({
+        dir,
+        proxyUrl,
+        adminUrl: admin ? `http://127.0.0.1:${admin.port}` : undefined,
+        upstreamUrl: upstream.url,
+        domain: DEMO_DOMAIN,
+        route: DEMO_ROUTE,
+      });
+    }
+    return result;
+  } catch (err) {
+    if (opts.signal?.aborted) throw err;
+    // A failed step was recorded; anything else is a bug, reported as such by the caller.
+    if (result.failure) return result;
+    throw err;
+  } finally {
+    const t0 = performance.now();
+    const problems: string[] = [];
+    await proxy?.close().catch((e: unknown) => problems.push(`proxy: ${(e as Error).message}`));
+    await upstream?.close().catch((e: unknown) => problems.push(`upstream: ${(e as Error).message}`));
+    if (dir) {
+      await rm(dir, { recursive: true, force: true }).catch((e: unknown) => problems.push(`temp dir: ${(e as Error).message}`));
+      if (!fs.existsSync(dir)) dir = undefined;
+    }
+    process.removeListener('exit', onExit);
+    result.cleanedUp = problems.length === 0 && dir === undefined;
+    if (!result.cleanedUp) {
+      result.ok = false;
+      result.failure ??= { step: 'cleanup', message: `the demo could not clean up: ${problems.join('; ') || `${dir} is still there`}`, hint: 'remove the directory by hand; a listener still open ends with this process' };
+    }
+    if (!opts.signal?.aborted) {
+      record({
+        step: 'cleanup',
+        ok: result.cleanedUp,
+        ms: round(performance.now() - t0),
+        detail: result.cleanedUp ? 'proxy and sample server stopped, temp directory removed' : `incomplete: ${problems.join('; ')}`,
+      });
+    }
+  }
+}
