@@ -1,5 +1,7 @@
 import { ValidationError } from '../errors.js';
-import { renderComposeFile } from './compose-file.js';
+import fs from 'node:fs/promises';
+import { readTextIfExists } from './atomic-file.js';
+import { hasRenewerService, renderComposeFile, renewerAccess, type RenewerAccess } from './compose-file.js';
 import { resolveCa, resolveServerCert, type CaResolution, type ServerCertResolution } from './credentials.js';
 import { updateEnvFile, type EnvEntry } from './env-file.js';
 import { updateGitignore, type ExistingDeployment } from './existing.js';
@@ -31,6 +33,8 @@ export interface InitSettings {
   upstreamCaPem?: string;
   /** Also trust the system CAs for https upstreams. */
   upstreamSystemCas?: boolean;
+  /** Add the cert-renewer service (init --auto-renew); undefined keeps what compose.yaml already has. */
+  autoRenew?: boolean;
 }
 
 export interface InitPlan {
@@ -41,6 +45,10 @@ export interface InitPlan {
   server: ServerCertResolution;
   identity: ContainerIdentity;
   engine: ProxyEngine;
+  /** compose.yaml gets the cert-renewer service (and DIR/build/, whatever the engine). */
+  autoRenew: boolean;
+  /** What data/ and ca.key need for the renewer when init runs as root (compose-file.ts, renewerAccess). */
+  renewerAccess?: RenewerAccess;
 }
 
 export interface InitContext {
@@ -65,6 +73,8 @@ export async function planInit(settings: InitSettings, existing: ExistingDeploym
   const ca = await resolveCa(paths, ctx.now);
   const server = await resolveServerCert(paths, ca.pair, settings.tunnelDomain, ctx.now);
   const proxyOwner = identity.chownProxyFiles ? { uid: identity.uid, gid: identity.gid } : undefined;
+  const autoRenew = settings.autoRenew ?? hasRenewerService(await readTextIfExists(paths.compose));
+  const access = autoRenew ? renewerAccess(identity) : undefined;
 
   const env: EnvEntry[] = [
     { key: 'TUNNEL_TOKEN', value: settings.tunnelToken, comment: 'The tunnel token cloudflared connects with (secret).' },
@@ -84,7 +94,7 @@ export async function planInit(settings: InitSettings, existing: ExistingDeploym
   // Order matters: an interrupted run leaves the CA (and what follows it) for the re-run to reuse, and
   // compose.yaml, written last, only appears once everything it mounts is in place.
   const planned: PlannedFile[] = [
-    file(paths.caKey, ca.pair.keyPem, 0o600),
+    access ? file(paths.caKey, ca.pair.keyPem, access.caKey.mode, { uid: ctx.invoker.uid, gid: access.caKey.gid }) : file(paths.caKey, ca.pair.keyPem, 0o600),
     file(paths.caCert, ca.pair.certPem, 0o644),
     file(paths.tlsKey, server.pair.keyPem, 0o600, proxyOwner),
     file(paths.tlsCert, server.pair.certPem, 0o644, proxyOwner),
@@ -95,13 +105,13 @@ export async function planInit(settings: InitSettings, existing: ExistingDeploym
     file(paths.proxyConfig, renderProxyConfig({ tunnelDomain: settings.tunnelDomain, routes: settings.routes, allowedIps: settings.allowedIps, upstreamTls }), 0o644),
     file(paths.env, updateEnvFile(existing.envText, env), 0o600),
     file(paths.gitignore, updateGitignore(existing.gitignoreText), 0o644),
-    file(paths.compose, renderComposeFile({ engine: settings.engine, version: ctx.version }), 0o644),
+    file(paths.compose, renderComposeFile({ engine: settings.engine, version: ctx.version, autoRenew }), 0o644),
   ];
   return {
     paths,
     dirs: [
       { path: paths.dir, mode: 0o755 },
-      { path: paths.dataDir, mode: identity.dataDirMode },
+      { path: paths.dataDir, mode: access?.dataDir.mode ?? identity.dataDirMode },
       { path: paths.configDir, mode: 0o755 },
     ],
     changes: await classifyFiles(planned),
@@ -109,6 +119,8 @@ export async function planInit(settings: InitSettings, existing: ExistingDeploym
     server,
     identity,
     engine: settings.engine,
+    autoRenew,
+    renewerAccess: access,
   };
 }
 
@@ -149,5 +161,6 @@ export { deploymentPaths };
  */
 export async function applyInit(plan: InitPlan, options: { packageRoot?: string } = {}): Promise<void> {
   await applyChanges(plan.dirs, plan.changes);
-  if (plan.engine === 'builtin') await writeBuildContext(plan.paths.dir, options);
+  if (plan.renewerAccess) await fs.chown(plan.paths.dataDir, -1, plan.renewerAccess.dataDir.gid);
+  if (plan.engine === 'builtin' || plan.autoRenew) await writeBuildContext(plan.paths.dir, options);
 }

@@ -81,7 +81,7 @@ describe('mcp-tunnel demo', () => {
   it('--keep keeps it running until Ctrl-C, then cleans up and exits 0', async () => {
     const child = execa(process.execPath, [CLI, 'demo', '--keep'], { cwd: REPO_ROOT, env: childEnv(), extendEnv: false, reject: false, timeout: 60_000 });
     let out = '';
-    let probed: Promise<{ exitCode: number; stdout: string }> | undefined;
+    let probed: Promise<{ exitCode: number; stdout: string; stderr: string }> | undefined;
     child.stdout!.on('data', (c: Buffer) => {
       out += c.toString();
       if (!probed && out.includes('press Ctrl-C')) {

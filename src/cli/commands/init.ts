@@ -11,6 +11,7 @@ import { isInteractive } from '../interactive.js';
 import { bold, printLine, printStep, printWarning } from '../output.js';
 import { readTokenFromSources } from '../token-input.js';
 import * as wizard from '../prompts/init-wizard.js';
+import { addWifOptions, runInitWif } from './init-wif.js';
 
 interface InitOptions {
   dir: string;
@@ -29,13 +30,14 @@ interface InitOptions {
   force?: boolean;
   yes?: boolean;
   printCa?: boolean;
+  autoRenew?: boolean;
 }
 
 /** Repeatable flags also read from one env var holding a comma-separated list. */
 const collect = (value: string, previous: string[]): string[] => [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)];
 
 export function registerInit(program: Command): void {
-  program
+  const init = program
     .command('init')
     .description('Create or update a deployment directory: compose.yaml, .env, config/, data/ (CA and server certificate)')
     .addOption(new Option('--dir <dir>', 'deployment directory').env('MCP_TUNNEL_DIR').default('.'))
@@ -54,17 +56,14 @@ export function registerInit(program: Command): void {
     .option('--force', 'replace existing files that differ without asking (the CA is always kept)')
     .option('-y, --yes', 'do not ask for the final confirmation')
     .option('--print-ca', 'print the CA certificate PEM to register in the Console')
+    .addOption(new Option('--auto-renew', 'add the cert-renewer service: renews the server certificate daily (see schedule-renewal)').env('MCP_TUNNEL_AUTO_RENEW'))
     .addHelpText('after', '\nThe token never travels on the command line: use --tunnel-token-file, --tunnel-token-stdin or TUNNEL_TOKEN.')
     .action(async (options: InitOptions) => runInit(options));
+  addWifOptions(init);
 }
 
 async function runInit(options: InitOptions): Promise<void> {
-  if (options.flow === 'wif') {
-    throw new UserError('init --flow wif is not available in this version of mcp-tunnel', {
-      hint: 'use --flow manual with the tunnel ID, domain and token from the Console',
-      exitCode: ExitCode.usage,
-    });
-  }
+  if (options.flow === 'wif') return runInitWif(options);
   const interactive = isInteractive(options);
   await checkDir(options.dir);
   const paths = deploymentPaths(options.dir);
@@ -124,7 +123,7 @@ async function gatherSettings(options: InitOptions, existing: ExistingDeployment
   if (!flagAllowed.length && interactive && flagRoutes.length === 0) allowedIps = await wizard.askAllowedIps(existing.allowedIps);
 
   const engine = options.proxy ?? (interactive ? await wizard.askEngine(existing.engine ?? 'official') : (existing.engine ?? 'official'));
-  return { dir: options.dir, tunnelId, tunnelDomain, tunnelToken, routes, allowedIps, engine, baseImage: options.baseImage, upstreamCaPem, upstreamSystemCas: options.upstreamSystemCas };
+  return { dir: options.dir, tunnelId, tunnelDomain, tunnelToken, routes, allowedIps, engine, baseImage: options.baseImage, upstreamCaPem, upstreamSystemCas: options.upstreamSystemCas, autoRenew: options.autoRenew ? true : undefined };
 }
 
 async function readUpstreamCa(file: string): Promise<string> {
@@ -165,6 +164,7 @@ function printResult(plan: InitPlan, settings: InitSettings, options: InitOption
   printLine(`CA: ${plan.ca.reused ? 'reused' : 'created'} data/ca.crt, SHA-256 fingerprint ${plan.ca.fingerprint}`);
   printLine(`Server certificate for ${settings.tunnelDomain} and *.${settings.tunnelDomain}: ${plan.server.reason}, valid until ${plan.server.notAfter.toISOString()}`);
   printLine(`Engine: ${plan.engine}; containers run as ${plan.identity.uid}:${plan.identity.gid}`);
+  if (plan.autoRenew) printLine('Certificate renewal: scheduled daily by the cert-renewer service (mcp-tunnel schedule-renewal --disable removes it)');
   if (plan.server.reason === 'domain-changed') printWarning('the tunnel domain changed: a new server certificate was issued');
   printLine();
   printLine(bold('Next:'));

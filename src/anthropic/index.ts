@@ -1,0 +1,47 @@
+// The anthropic surface: Workload Identity Federation and the Tunnels API through @anthropic-ai/sdk, and
+// the credential flows built on them. No printing, no prompts: src/cli does that.
+export { createTunnelsClient, DEFAULT_MAX_RETRIES, type FederationSettings, type TunnelsClient, type TunnelsClientOptions } from './client.js';
+export { explainApiError, type ApiErrorContext, type ApiOperation } from './errors.js';
+export {
+  DEFAULT_API_URL,
+  validateApiUrl,
+  validateDisplayName,
+  validateFederationRuleId,
+  validateOrganizationId,
+  validateWorkspaceId,
+} from './ids.js';
+export {
+  checkFileSource,
+  commandSource,
+  describeSource,
+  fileSource,
+  identityTokenProvider,
+  splitCommandLine,
+  type IdentityTokenSource,
+} from './identity-token.js';
+export {
+  describeCertificates,
+  MAX_ACTIVE_CERTIFICATES,
+  provisionTunnel,
+  readStoredTunnelId,
+  type CertificateSummary,
+  type ProvisionEvent,
+  type ProvisionOptions,
+  type ProvisionResult,
+  type TunnelAction,
+  type TunnelSummary,
+} from './provision.js';
+export {
+  readDeploymentForRotation,
+  rotateTunnelToken,
+  type RotationEvent,
+  type RotationOptions,
+  type RotationResult,
+  type StackOutcome,
+} from './rotation.js';
+export { readWifSettings, withWifSettings, WIF_ENV_KEYS, type CredentialFlow, type StoredWifSettings, type WifSettingsToStore } from './settings.js';
+export {
+  HEALTHY_CONNECTIONS,
+  type CloudflaredState,
+  type StackControl,
+} from './stack-control.js';

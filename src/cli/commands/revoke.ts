@@ -1,0 +1,103 @@
+import { input } from '@inquirer/prompts';
+import { Command, Option } from 'commander';
+import { checkFileSource, commandSource, createTunnelsClient, DEFAULT_API_URL, fileSource, WIF_ENV_KEYS, type IdentityTokenSource } from '../../anthropic/index.js';
+import { AbortedError, ValidationError } from '../../errors.js';
+import { archiveTunnel, checkConfirmation, consoleArchiveSteps, readRevokeContext, remainingSteps, stopStep, type RevokeContext } from '../../ops/revoke.js';
+import { stackRunning } from '../../ops/stack.js';
+import { isInteractive } from '../interactive.js';
+import { bold, printLine, printStep, printWarning } from '../output.js';
+
+interface RevokeOptions {
+  dir: string;
+  yes?: boolean;
+  tunnelId?: string;
+  flow?: 'manual' | 'wif';
+  identityTokenFile?: string;
+  identityTokenCommand?: string;
+  nonInteractive?: boolean;
+}
+
+const HELP = `
+Breach response, in order:
+  1. mcp-tunnel down --timeout 0          stop the stack at once (do this first)
+  2. mcp-tunnel revoke                     archive the tunnel (irreversible)
+  3. rotate the credentials your MCP servers accept, review the logs, delete data/
+Programmatic flow (MCP_TUNNEL_FLOW=wif in .env): archives through the Tunnels API after you type the tunnel ID
+(non-interactive: --yes --tunnel-id <the ID in data/tunnel-id>). Manual flow: prints what to click in the Console.
+--tunnel-id deliberately has no environment variable: the confirmation must be typed for this run.`;
+
+export function registerRevoke(program: Command): void {
+  program
+    .command('revoke')
+    .description('Breach response: archive the tunnel (API in the wif flow, Console steps in the manual flow) and list what else to do')
+    .addOption(new Option('--dir <dir>', 'deployment directory').env('MCP_TUNNEL_DIR').default('.'))
+    .option('-y, --yes', 'do not ask; needs --tunnel-id naming this deployment\'s tunnel')
+    .option('--tunnel-id <id>', 'the tunnel ID, as the confirmation (must equal data/tunnel-id)')
+    .addOption(new Option('--flow <flow>', 'credential flow (default: MCP_TUNNEL_FLOW in .env, else manual)').choices(['manual', 'wif']))
+    .addOption(new Option('--identity-token-file <file>', 'wif: file holding the OIDC JWT (default: .env)').env('ANTHROPIC_IDENTITY_TOKEN_FILE'))
+    .option('--identity-token-command <command>', 'wif: command printing the OIDC JWT (default: .env)')
+    .addOption(new Option('--non-interactive', 'never prompt').env('MCP_TUNNEL_NON_INTERACTIVE'))
+    .addHelpText('after', HELP)
+    .action(async (options: RevokeOptions) => runRevoke(options));
+}
+
+function identitySource(options: RevokeOptions, ctx: RevokeContext): IdentityTokenSource | undefined {
+  if (options.identityTokenFile && options.identityTokenCommand) {
+    throw new ValidationError('--identity-token-file and --identity-token-command are mutually exclusive', 'give the identity token one way only');
+  }
+  if (options.identityTokenFile) return fileSource(options.identityTokenFile, '--identity-token-file');
+  if (options.identityTokenCommand) return commandSource(options.identityTokenCommand, '--identity-token-command');
+  if (process.env.ANTHROPIC_IDENTITY_TOKEN) return { kind: 'value', value: process.env.ANTHROPIC_IDENTITY_TOKEN, origin: 'ANTHROPIC_IDENTITY_TOKEN' };
+  if (ctx.wif.identityTokenFile) return fileSource(ctx.wif.identityTokenFile, `${WIF_ENV_KEYS.identityTokenFile} in .env`);
+  if (ctx.wif.identityTokenCommand) return commandSource(ctx.wif.identityTokenCommand, `${WIF_ENV_KEYS.identityTokenCommand} in .env`);
+  return undefined;
+}
+
+async function runRevoke(options: RevokeOptions): Promise<void> {
+  const ctx = await readRevokeContext(options.dir);
+  const flow = options.flow ?? ctx.flow;
+  const dir = ctx.paths.dir;
+
+  const stack = await stackRunning(dir);
+  if (stack.running) printWarning(`the stack is still running. Step one of a breach response: ${stopStep(dir)}`);
+
+  if (flow === 'manual') {
+    printLine(bold(`Breach response for ${ctx.tunnelId ?? 'this tunnel'} (manual flow: the Console archives it)`));
+    const steps = [stopStep(dir), ...consoleArchiveSteps(ctx).slice(0, 1), ...remainingSteps(dir)];
+    steps.forEach((s, i) => printLine(`  ${i + 1}. ${s}`));
+    printLine(`     ${consoleArchiveSteps(ctx)[1]}`);
+    return;
+  }
+
+  const tunnelId = ctx.tunnelId ?? options.tunnelId;
+  if (!tunnelId) throw new ValidationError('data/tunnel-id is missing: which tunnel to archive is unknown', 'pass --tunnel-id tnl_... (the tunnel of this deployment)');
+  if (options.yes || !isInteractive(options)) {
+    if (!options.yes) throw new ValidationError(`archiving tunnel ${tunnelId} needs a confirmation, and there is no terminal to ask`, `pass --yes --tunnel-id ${tunnelId}`);
+    checkConfirmation(tunnelId, options.tunnelId);
+  } else {
+    printLine(`This archives tunnel ${tunnelId}${ctx.domain ? ` (${ctx.domain})` : ''} for good: its hostname is retired and its token stops working.`);
+    const typed = await input({ message: `Type the tunnel ID (${tunnelId}) to archive it:` });
+    if (typed.trim() !== tunnelId) throw new AbortedError('the tunnel ID did not match; nothing was archived', `to archive, type exactly ${tunnelId}`);
+  }
+
+  const federationRuleId = ctx.wif.federationRuleId;
+  const organizationId = ctx.wif.organizationId;
+  if (!federationRuleId || !organizationId) {
+    throw new ValidationError(
+      `.env lacks ${!federationRuleId ? WIF_ENV_KEYS.federationRuleId : WIF_ENV_KEYS.organizationId} for the programmatic flow`,
+      'archive the tunnel in the Console instead (mcp-tunnel revoke --flow manual prints the steps)',
+    );
+  }
+  const identity = identitySource(options, ctx);
+  if (!identity) throw new ValidationError('no identity token source for the programmatic flow', `pass --identity-token-file FILE (or set ANTHROPIC_IDENTITY_TOKEN), or archive in the Console (--flow manual)`);
+  await checkFileSource(identity);
+  const apiUrl = ctx.wif.apiUrl ?? DEFAULT_API_URL;
+  const federation = { federationRuleId, organizationId, workspaceId: ctx.wif.workspaceId };
+  const client = createTunnelsClient({ ...federation, apiUrl, identityToken: identity });
+  const result = await archiveTunnel(client, tunnelId, { apiUrl, federation });
+  if (result.alreadyArchived) printStep(`tunnel ${tunnelId} was already archived (${result.archivedAt})`);
+  else printStep(`archived tunnel ${tunnelId}${result.domain ? ` (${result.domain})` : ''} at ${result.archivedAt}: its token and hostname no longer work`);
+  printLine(bold('Next:'));
+  const steps = [...(stack.running ? [stopStep(dir)] : []), ...remainingSteps(dir)];
+  steps.forEach((s, i) => printLine(`  ${i + 1}. ${s}`));
+}

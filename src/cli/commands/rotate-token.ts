@@ -1,0 +1,166 @@
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import {
+  createTunnelsClient,
+  DEFAULT_API_URL,
+  HEALTHY_CONNECTIONS,
+  readDeploymentForRotation,
+  readWifSettings,
+  rotateTunnelToken,
+  validateApiUrl,
+  validateFederationRuleId,
+  validateOrganizationId,
+  validateWorkspaceId,
+  checkFileSource,
+  type RotationEvent,
+  type RotationResult,
+  type StackControl,
+} from '../../anthropic/index.js';
+import { dockerStackControl } from '../../docker/index.js';
+import { EnvironmentError, ValidationError } from '../../errors.js';
+import { isInteractive } from '../interactive.js';
+import { printLine, printStep, printWarning } from '../output.js';
+import { askTunnelToken } from '../prompts/init-wizard.js';
+import { readTokenFromSources } from '../token-input.js';
+import { apiTuning, resolveIdentitySource } from './init-wif.js';
+
+interface RotateOptions {
+  dir: string;
+  reason?: string;
+  tunnelTokenFile?: string;
+  tunnelTokenStdin?: boolean;
+  identityTokenFile?: string;
+  identityTokenCommand?: string;
+  apiUrl?: string;
+  waitTimeout: string;
+  force?: boolean;
+  nonInteractive?: boolean;
+}
+
+export const DEFAULT_WAIT_TIMEOUT_SEC = 120;
+
+export function registerRotateToken(program: Command): void {
+  program
+    .command('rotate-token')
+    .description('Replace the tunnel token: through the Tunnels API (wif) or from the Console (manual); then recreate cloudflared')
+    .addOption(new Option('--dir <dir>', 'deployment directory').env('MCP_TUNNEL_DIR').default('.'))
+    .option('--reason <text>', 'wif: reason recorded with the rotation')
+    .addOption(new Option('--tunnel-token-file <file>', 'manual: read the new token from FILE').env('MCP_TUNNEL_TOKEN_FILE'))
+    .option('--tunnel-token-stdin', 'manual: read the new token from standard input')
+    .addOption(new Option('--identity-token-file <file>', 'wif: override the identity token file stored in .env').env('ANTHROPIC_IDENTITY_TOKEN_FILE'))
+    .addOption(new Option('--identity-token-command <cmd>', 'wif: override the identity token command stored in .env').env('MCP_TUNNEL_IDENTITY_TOKEN_COMMAND'))
+    .addOption(new Option('--api-url <url>', 'wif: override the API base URL stored in .env').env('MCP_TUNNEL_API_URL'))
+    .addOption(new Option('--wait-timeout <seconds>', 'how long to wait for cloudflared to register').default(String(DEFAULT_WAIT_TIMEOUT_SEC)))
+    .option('--force', 'manual: accept a token of another tunnel than the current one')
+    .addOption(new Option('--non-interactive', 'never prompt (implied without a TTY or under CI)').env('MCP_TUNNEL_NON_INTERACTIVE'))
+    .addHelpText(
+      'after',
+      '\nThe flow is the deployment\'s (MCP_TUNNEL_FLOW in .env). The previous .env is kept as .env.previous (0600) for rollback.\n' +
+        'The token never travels on the command line: use --tunnel-token-file, --tunnel-token-stdin, TUNNEL_TOKEN or the prompt.',
+    )
+    .action(async (options: RotateOptions) => runRotateToken(options));
+}
+
+function parseTimeout(raw: string): number {
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0 || n > 3600) throw new ValidationError(`invalid --wait-timeout "${raw}": give seconds between 1 and 3600`, 'e.g. --wait-timeout 120');
+  return n * 1000;
+}
+
+export async function runRotateToken(options: RotateOptions, stack?: StackControl): Promise<void> {
+  const waitTimeoutMs = parseTimeout(options.waitTimeout);
+  const deployment = await readDeploymentForRotation(options.dir);
+  const control = stack ?? dockerStackControl(options.dir);
+  let result: RotationResult;
+
+  if (deployment.flow === 'wif') {
+    if (options.tunnelTokenFile || options.tunnelTokenStdin) {
+      throw new ValidationError(
+        'this deployment uses the programmatic flow: rotate-token gets the new token from the Tunnels API',
+        'drop --tunnel-token-file/--tunnel-token-stdin (or set MCP_TUNNEL_FLOW=manual in .env to switch to the manual flow)',
+      );
+    }
+    const stored = readWifSettings(deployment.envText);
+    const apiUrl = validateApiUrl(options.apiUrl || stored.apiUrl || DEFAULT_API_URL);
+    const reinit = `re-run mcp-tunnel init --flow wif --dir ${options.dir} with the federation flags`;
+    if (!stored.federationRuleId) throw new ValidationError('.env has no ANTHROPIC_FEDERATION_RULE_ID', reinit);
+    if (!stored.organizationId) throw new ValidationError('.env has no ANTHROPIC_ORGANIZATION_ID', reinit);
+    const federation = {
+      federationRuleId: validateFederationRuleId(stored.federationRuleId),
+      organizationId: validateOrganizationId(stored.organizationId),
+      workspaceId: stored.workspaceId ? validateWorkspaceId(stored.workspaceId) : undefined,
+    };
+    const identity = resolveIdentitySource(options, stored);
+    if (!identity) {
+      throw new ValidationError(
+        'no identity token source: .env has neither ANTHROPIC_IDENTITY_TOKEN_FILE nor MCP_TUNNEL_IDENTITY_TOKEN_COMMAND',
+        'pass --identity-token-file FILE or --identity-token-command CMD, or set ANTHROPIC_IDENTITY_TOKEN',
+      );
+    }
+    await checkFileSource(identity);
+    const reason = options.reason?.trim() || undefined;
+    const client = createTunnelsClient({ ...federation, apiUrl, identityToken: identity, ...apiTuning() });
+    result = await rotateTunnelToken({ dir: options.dir, stack: control, waitTimeoutMs, api: { client, apiUrl, federation, reason }, onProgress: printProgress(waitTimeoutMs) });
+  } else {
+    if (options.reason) printWarning('--reason is recorded only by the Tunnels API (programmatic flow); ignored');
+    let token = await readTokenFromSources(options);
+    if (!token && isInteractive(options)) token = await askTunnelToken();
+    if (!token) {
+      throw new ValidationError(
+        'missing the new tunnel token: pass --tunnel-token-file FILE or --tunnel-token-stdin (or set TUNNEL_TOKEN)',
+        'rotate the token in the Console (tunnel > Rotate token), save it to a file with umask 077, and pass that file',
+      );
+    }
+    result = await rotateTunnelToken({ dir: options.dir, stack: control, waitTimeoutMs, newToken: token, force: options.force, onProgress: printProgress(waitTimeoutMs) });
+  }
+  report(result, options, waitTimeoutMs);
+}
+
+function printProgress(waitTimeoutMs: number): (event: RotationEvent) => void {
+  return (event) => {
+    switch (event.type) {
+      case 'rotated':
+        printStep(`rotated the token of ${event.tunnelId} (${event.tokenId}); connections already open keep running`);
+        break;
+      case 'written':
+        printStep(`wrote the new token to ${event.files.filter((f) => f !== '.env.previous').join(' and ')} (the previous .env is kept in .env.previous)`);
+        break;
+      case 'stack':
+        break;
+      case 'recreated':
+        printStep(`recreated cloudflared; waiting up to ${Math.round(waitTimeoutMs / 1000)}s for it to register`);
+        break;
+    }
+  };
+}
+
+function report(result: RotationResult, options: RotateOptions, waitTimeoutMs: number): void {
+  const dir = path.resolve(options.dir);
+  const rollback = `to go back to the previous token: cp ${path.join(dir, '.env.previous')} ${path.join(dir, '.env')} && docker compose up -d --force-recreate cloudflared`;
+  const { stack } = result;
+  switch (stack.outcome) {
+    case 'not-running':
+      if (stack.state === 'unreachable') {
+        printWarning(`Docker is not reachable (${stack.detail ?? 'no daemon'}): the stack was not restarted`);
+      } else {
+        printLine(`The stack is not running${stack.state === 'stopped' ? ' (cloudflared is stopped)' : ''}: the new token is in .env and is used when it starts.`);
+      }
+      printLine(`Start it with: cd ${dir} && docker compose up -d   (or: mcp-tunnel up --dir ${dir})`);
+      return;
+    case 'registered':
+      printStep(`cloudflared registered ${stack.registered} tunnel connections with the new token`);
+      return;
+    case 'partial':
+      printWarning(`cloudflared registered only ${stack.registered} of ${HEALTHY_CONNECTIONS} tunnel connections within ${Math.round(waitTimeoutMs / 1000)}s; watch: docker compose logs -f cloudflared`);
+      return;
+    case 'recreate-failed':
+      throw new EnvironmentError(`the token files are updated, but cloudflared could not be recreated: ${stack.error?.message ?? 'unknown error'}`, stack.error?.hint ?? `run: cd ${dir} && docker compose up -d --force-recreate cloudflared`);
+    case 'not-registered':
+      throw new EnvironmentError(
+        `cloudflared did not register a tunnel connection with the new token within ${Math.round(waitTimeoutMs / 1000)}s; the previous .env is kept in .env.previous`,
+        result.flow === 'manual'
+          ? `check the token and \`docker compose logs cloudflared\`; ${rollback}`
+          : `check \`docker compose logs cloudflared\` and egress to the tunnel edge (port 7844); the previous token no longer opens new connections, so rolling back will not help`,
+      );
+  }
+}

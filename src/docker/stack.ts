@@ -1,0 +1,407 @@
+import { EnvironmentError, UserError, ValidationError } from '../errors.js';
+import { asDockerError, connectDocker, daemonInfo, pingDocker, statusCode, type DaemonInfo, type DockerConnection } from './client.js';
+import { loadComposeProject, resolveProjectName, type ComposeProject, type ComposeService, type LoadOptions } from './compose-model.js';
+import { configHash } from './config-hash.js';
+import { listProjectContainers, listServiceContainers, stackRoles, type ProjectContainer } from './containers.js';
+import { noEvents, type EventSink } from './events.js';
+import { waitForReady, waitForRegistrations, type RegistrationResult, type WaitTarget } from './health.js';
+import { ensureServiceImage } from './images.js';
+import { LABELS, containerName, networkLabels } from './labels.js';
+import { runPreflight, type PreflightFinding } from './preflight.js';
+import { containerCreateOptions } from './specs.js';
+
+/**
+ * `up` and `down` through the Engine API, converging like `docker compose up -d`: a container is
+ * recreated only when its config hash changed (or a service it depends on was recreated: cloudflared lives
+ * in the proxy's network namespace), started when stopped, left alone otherwise.
+ */
+
+export const DEFAULT_UP_TIMEOUT_MS = 120_000;
+
+export interface StackContext {
+  conn: DockerConnection;
+  info?: DaemonInfo;
+  project: ComposeProject;
+}
+
+export interface CommonOptions extends LoadOptions {
+  onEvent?: EventSink;
+  /** An existing connection (default: DOCKER_HOST or the default socket). */
+  conn?: DockerConnection;
+}
+
+/** Connects (one clear line when Docker is unreachable) and loads the compose project. */
+export async function openStack(dir: string, options: CommonOptions = {}): Promise<StackContext> {
+  const conn = options.conn ?? connectDocker({ env: options.processEnv });
+  await pingDocker(conn);
+  const info = await daemonInfo(conn).catch(() => undefined);
+  const project = await loadComposeProject(dir, options);
+  return { conn, info, project };
+}
+
+export interface ContainerOutcome {
+  service: string;
+  name: string;
+  id: string;
+  action: 'created' | 'recreated' | 'started' | 'unchanged';
+  reason?: string;
+}
+
+export interface UpOptions extends CommonOptions {
+  /** Wait for the proxy's readiness and cloudflared's registrations (default true). */
+  wait?: boolean;
+  /** Bound for every wait (dependencies' health, readiness, registrations). Default 120 s. */
+  timeoutMs?: number;
+  /** Build images with build: even when they exist (up --build). */
+  build?: boolean;
+  /** Recreate these services even when unchanged (rotate-token: cloudflared). */
+  forceRecreate?: string[];
+  /** Only these services (and nothing else is touched); default all. */
+  services?: string[];
+  /** Once cloudflared registered at least one connection, wait this long for full strength. Default 20 s. */
+  settleMs?: number;
+}
+
+export interface UpResult {
+  project: string;
+  dir: string;
+  containers: ContainerOutcome[];
+  warnings: PreflightFinding[];
+  proxy?: { service: string; state: 'healthy' | 'running' };
+  tunnel?: { service: string } & RegistrationResult;
+}
+
+function dependencies(svc: ComposeService): string[] {
+  const deps = new Set(Object.keys(svc.dependsOn));
+  if (svc.networkMode.kind === 'service') deps.add(svc.networkMode.service);
+  return [...deps];
+}
+
+async function ensureNetwork(conn: DockerConnection, project: ComposeProject, emit: EventSink): Promise<void> {
+  const name = project.networkName;
+  try {
+    const info = (await conn.docker.getNetwork(name).inspect()) as { Labels?: Record<string, string> | null };
+    const labels = info.Labels ?? {};
+    if (labels[LABELS.project] !== undefined && labels[LABELS.project] !== project.name) {
+      throw new EnvironmentError(`network ${name} belongs to another compose project (${labels[LABELS.project]})`, 'set a different COMPOSE_PROJECT_NAME in .env');
+    }
+    emit({ type: 'network', name, action: 'exists' });
+    return;
+  } catch (err) {
+    if (statusCode(err) !== 404) throw asDockerError(err, conn, `inspecting network ${name}`);
+  }
+  try {
+    await conn.docker.createNetwork({ Name: name, Driver: 'bridge', Labels: networkLabels(project.name), Attachable: true, CheckDuplicate: true });
+  } catch (err) {
+    if (statusCode(err) !== 409) throw asDockerError(err, conn, `creating network ${name}`);
+  }
+  emit({ type: 'network', name, action: 'created' });
+}
+
+async function stopAndRemove(conn: DockerConnection, c: ProjectContainer, emit: EventSink, timeoutSeconds?: number): Promise<void> {
+  const container = conn.docker.getContainer(c.id);
+  if (c.state === 'running' || c.state === 'restarting' || c.state === 'paused') {
+    emit({ type: 'container', service: c.service, name: c.name, action: 'stopping' });
+    try {
+      await container.stop(timeoutSeconds === undefined ? {} : { t: timeoutSeconds });
+    } catch (err) {
+      // 304: already stopped; 404: already gone
+      if (statusCode(err) !== 304 && statusCode(err) !== 404) throw asDockerError(err, conn, `stopping ${c.name}`);
+    }
+    emit({ type: 'container', service: c.service, name: c.name, action: 'stopped' });
+  }
+  try {
+    await container.remove({ force: true, v: false });
+  } catch (err) {
+    if (statusCode(err) !== 404 && statusCode(err) !== 409) throw asDockerError(err, conn, `removing ${c.name}`);
+  }
+  emit({ type: 'container', service: c.service, name: c.name, action: 'removed' });
+}
+
+interface Plan {
+  service: ComposeService;
+  hash: string;
+  existing: ProjectContainer | undefined;
+  extras: ProjectContainer[];
+  action: 'create' | 'recreate' | 'start' | 'noop';
+  reason?: string;
+  /**
+   * Start the new container before retiring the old one (compose stops first). Only for a service that
+   * publishes no port and hosts no other service's network namespace, when nothing it depends on changes:
+   * cloudflared after a token rotation keeps serving while its replacement registers.
+   */
+  overlap: boolean;
+}
+
+/** Creates/recreates/starts what needs it. Returns what happened per service, in start order. */
+async function converge(ctx: StackContext, imageIds: Map<string, string>, options: UpOptions, deadline: number): Promise<ContainerOutcome[]> {
+  const { conn, project } = ctx;
+  const emit = options.onEvent ?? noEvents;
+  const only = options.services ? new Set(options.services) : undefined;
+  const force = new Set(options.forceRecreate ?? []);
+  const plans: Plan[] = [];
+  const changed = new Set<string>();
+  const currentIds = new Map<string, string>();
+
+  for (const svc of project.services) {
+    const containers = await listServiceContainers(conn, project.name, svc.name);
+    const existing = containers[0];
+    if (existing) currentIds.set(svc.name, existing.id);
+    if (only && !only.has(svc.name)) continue;
+    const hash = configHash(project, svc, imageIds.get(svc.name) ?? null);
+    let action: Plan['action'] = 'noop';
+    let reason: string | undefined;
+    const changedDep = dependencies(svc).find((d) => changed.has(d));
+    if (!existing) {
+      action = 'create';
+    } else if (force.has(svc.name)) {
+      action = 'recreate';
+      reason = 'recreate requested';
+    } else if (existing.labels[LABELS.configHash] !== hash) {
+      action = 'recreate';
+      reason = 'configuration changed';
+    } else if (changedDep) {
+      action = 'recreate';
+      reason = `${changedDep} was recreated`;
+    } else if (svc.networkMode.kind === 'service' && existing.networkMode !== `container:${currentIds.get(svc.networkMode.service) ?? ''}`) {
+      action = 'recreate';
+      reason = `${svc.networkMode.service} has a new container (network namespace)`;
+    } else if (existing.state !== 'running') {
+      action = 'start';
+    }
+    if (action === 'create' || action === 'recreate') changed.add(svc.name);
+    const hostsOthers = project.services.some((o) => o.networkMode.kind === 'service' && o.networkMode.service === svc.name);
+    const overlap = action === 'recreate' && !changedDep && svc.ports.length === 0 && !hostsOthers && (reason === 'recreate requested' || reason === 'configuration changed');
+    plans.push({ service: svc, hash, existing, extras: containers.slice(1), action, reason, overlap });
+  }
+
+  // Take down what is replaced, dependents first (cloudflared before the proxy whose namespace it uses).
+  for (const plan of [...plans].reverse()) {
+    for (const extra of plan.extras) await stopAndRemove(conn, extra, emit);
+    if (plan.action === 'recreate' && plan.existing && !plan.overlap) {
+      await stopAndRemove(conn, plan.existing, emit);
+      currentIds.delete(plan.service.name);
+    }
+  }
+  const outcomes: ContainerOutcome[] = [];
+  const roles = stackRoles(project);
+  for (const plan of plans) {
+    const svc = plan.service;
+    if (plan.action !== 'noop') await waitForDependencies(ctx, svc, currentIds, deadline, emit, roles);
+    const name = plan.existing && plan.action !== 'recreate' ? plan.existing.name : containerName(project.name, svc.name);
+    if (plan.action === 'create' || plan.action === 'recreate') {
+      if (svc.networkMode.kind === 'service' && !currentIds.has(svc.networkMode.service)) {
+        throw new EnvironmentError(
+          `${svc.name} shares the network namespace of ${svc.networkMode.service}, which has no container`,
+          'start the whole stack: mcp-tunnel up',
+        );
+      }
+      const opts = containerCreateOptions(svc, { project, configHash: plan.hash, serviceContainerIds: currentIds });
+      const old = plan.overlap ? plan.existing : undefined;
+      if (old) {
+        // compose's temporary name for a container being replaced: <short id>_<name>
+        await conn.docker
+          .getContainer(old.id)
+          .rename({ name: `${old.id.slice(0, 12)}_${old.name}` })
+          .catch((err: unknown) => {
+            throw asDockerError(err, conn, `renaming ${old.name} aside`);
+          });
+      }
+      let id: string;
+      try {
+        id = (await conn.docker.createContainer(opts)).id;
+        if (old) {
+          try {
+            await startContainer(ctx, id, opts.name!);
+          } catch (err) {
+            await conn.docker.getContainer(id).remove({ force: true }).catch(() => undefined);
+            throw err;
+          }
+        }
+      } catch (err) {
+        if (old) await conn.docker.getContainer(old.id).rename({ name: old.name }).catch(() => undefined);
+        if (err instanceof UserError) throw err;
+        if (statusCode(err) === 409) {
+          throw new EnvironmentError(
+            `a container named ${opts.name} already exists but does not belong to compose project ${project.name}`,
+            `remove it (docker rm -f ${opts.name}) or set a different COMPOSE_PROJECT_NAME in .env`,
+            err,
+          );
+        }
+        throw asDockerError(err, conn, `creating ${opts.name}`);
+      }
+      if (old) await stopAndRemove(conn, old, emit);
+      else await startContainer(ctx, id, opts.name!);
+      currentIds.set(svc.name, id);
+      const action = plan.action === 'create' ? 'created' : 'recreated';
+      emit({ type: 'container', service: svc.name, name: opts.name!, action, reason: plan.reason });
+      outcomes.push({ service: svc.name, name: opts.name!, id, action, reason: plan.reason });
+    } else if (plan.action === 'start') {
+      await startContainer(ctx, plan.existing!.id, name);
+      emit({ type: 'container', service: svc.name, name, action: 'started' });
+      outcomes.push({ service: svc.name, name, id: plan.existing!.id, action: 'started' });
+    } else {
+      emit({ type: 'container', service: svc.name, name, action: 'unchanged' });
+      outcomes.push({ service: svc.name, name, id: plan.existing!.id, action: 'unchanged' });
+    }
+  }
+  return outcomes;
+}
+
+async function startContainer(ctx: StackContext, id: string, name: string): Promise<void> {
+  try {
+    await ctx.conn.docker.getContainer(id).start();
+  } catch (err) {
+    if (statusCode(err) === 304) return; // already running
+    const msg = asDockerError(err, ctx.conn, `starting ${name}`);
+    if (/port is already allocated|address already in use/i.test(msg.message)) {
+      throw new EnvironmentError(msg.message, 'another process or container publishes the same host port: change ports: in compose.yaml or stop it', err);
+    }
+    if (/bind source path does not exist|no such file or directory/i.test(msg.message)) {
+      throw new EnvironmentError(msg.message, 'a bind-mounted file or directory is missing: run mcp-tunnel init again in this directory', err);
+    }
+    throw msg;
+  }
+}
+
+async function waitForDependencies(
+  ctx: StackContext,
+  svc: ComposeService,
+  ids: Map<string, string>,
+  deadline: number,
+  emit: EventSink,
+  roles: ReturnType<typeof stackRoles>,
+): Promise<void> {
+  for (const [dep, { condition }] of Object.entries(svc.dependsOn)) {
+    if (condition !== 'service_healthy') continue;
+    const id = ids.get(dep);
+    if (!id) throw new EnvironmentError(`${svc.name} depends on ${dep}, which has no container`, 'run mcp-tunnel up for the whole stack');
+    await waitForReady(ctx.conn, { service: dep, id, role: dep === roles.proxy ? 'proxy' : undefined }, { deadline, onEvent: emit, requireHealthcheck: true });
+  }
+}
+
+/**
+ * `mcp-tunnel up`: preflight, images, network, containers, then (unless wait: false) the proxy's readiness
+ * and cloudflared's registrations.
+ */
+export async function composeUp(dir: string, options: UpOptions = {}): Promise<UpResult> {
+  const emit = options.onEvent ?? noEvents;
+  const ctx = await openStack(dir, options);
+  const { project, conn } = ctx;
+  emit({ type: 'project', project: project.name, dir: project.dir, files: project.configFiles });
+  for (const name of project.unsetVariables) emit({ type: 'warning', message: `the ${name} variable is not set; defaulting to a blank string` });
+  if (options.services) for (const s of options.services) if (!project.services.some((x) => x.name === s)) throw new ValidationError(`no service "${s}" in ${project.configFilesLabel}`);
+
+  const findings = await runPreflight(project, ctx.info);
+  const error = findings.find((f) => f.level === 'error');
+  if (error) throw error.check === 'tunnel-token' ? new ValidationError(error.message, error.hint) : new EnvironmentError(error.message, error.hint);
+  const warnings = findings.filter((f) => f.level === 'warning');
+  for (const w of warnings) emit({ type: 'warning', message: w.message, hint: w.hint });
+
+  const selected = project.services.filter((s) => !options.services || options.services.includes(s.name));
+  const imageIds = new Map<string, string>();
+  for (const svc of project.services) {
+    if (selected.includes(svc)) {
+      imageIds.set(svc.name, (await ensureServiceImage(conn, svc, { onEvent: emit, forceBuild: options.build })).imageId);
+    }
+  }
+  if (selected.some((s) => s.networkMode.kind === 'default')) await ensureNetwork(conn, project, emit);
+
+  const timeoutMs = options.timeoutMs ?? DEFAULT_UP_TIMEOUT_MS;
+  const deadline = Date.now() + timeoutMs;
+  const containers = await converge(ctx, imageIds, options, deadline);
+  const result: UpResult = { project: project.name, dir: project.dir, containers, warnings };
+  if (options.wait === false) return result;
+
+  const roles = stackRoles(project);
+  const targets = new Map<string, WaitTarget>();
+  for (const c of containers) targets.set(c.service, { service: c.service, id: c.id, role: c.service === roles.proxy ? 'proxy' : c.service === roles.cloudflared ? 'cloudflared' : undefined });
+  const proxyT = roles.proxy ? targets.get(roles.proxy) : undefined;
+  const cfT = roles.cloudflared ? targets.get(roles.cloudflared) : undefined;
+  if (proxyT) {
+    result.proxy = { service: proxyT.service, state: await waitForReady(conn, proxyT, { deadline, onEvent: emit, related: cfT ? [cfT] : [] }) };
+  }
+  if (cfT) {
+    result.tunnel = {
+      service: cfT.service,
+      ...(await waitForRegistrations(conn, cfT, { deadline, onEvent: emit, related: proxyT ? [proxyT] : [], settleMs: options.settleMs })),
+    };
+  }
+  // Other services: running (or healthy, when they have a healthcheck).
+  for (const t of targets.values()) {
+    if (t === proxyT || t === cfT) continue;
+    await waitForReady(conn, t, { deadline, onEvent: emit });
+  }
+  return result;
+}
+
+export interface DownOptions extends CommonOptions {
+  /** Seconds to wait for each container to stop before it is killed (docker stop -t); default: each container's stop_grace_period. */
+  timeoutSeconds?: number;
+}
+
+export interface DownResult {
+  project: string;
+  removedContainers: string[];
+  removedNetworks: string[];
+}
+
+/**
+ * `mcp-tunnel down`: stops (with the given timeout: 0 kills at once, breach response step one) and removes
+ * every container of the project, then the project's networks. Needs only the project name, so it works
+ * even when compose.yaml no longer loads (a missing TUNNEL_TOKEN must not block an emergency stop).
+ */
+export async function composeDown(dir: string, options: DownOptions = {}): Promise<DownResult> {
+  const emit = options.onEvent ?? noEvents;
+  const conn = options.conn ?? connectDocker({ env: options.processEnv });
+  await pingDocker(conn);
+  const project = await resolveProjectName(dir, options);
+  const containers = await listProjectContainers(conn, project);
+  // Dependents first: containers living in another container's network namespace go before it.
+  const dependents = containers.filter((c) => c.networkMode.startsWith('container:'));
+  const others = containers.filter((c) => !c.networkMode.startsWith('container:'));
+  for (const group of [dependents, others]) {
+    await Promise.all(group.map((c) => stopAndRemove(conn, c, emit, options.timeoutSeconds)));
+  }
+  const removedNetworks: string[] = [];
+  let networks: Array<{ Id: string; Name: string }> = [];
+  try {
+    networks = (await conn.docker.listNetworks({ filters: { label: [`${LABELS.project}=${project}`] } })) as Array<{ Id: string; Name: string }>;
+  } catch (err) {
+    throw asDockerError(err, conn, 'listing networks');
+  }
+  const names = new Set(networks.map((n) => n.Name));
+  const byName = `${project}_default`;
+  if (!names.has(byName)) {
+    try {
+      const n = (await conn.docker.getNetwork(byName).inspect()) as { Id: string; Name: string };
+      networks.push({ Id: n.Id, Name: n.Name });
+    } catch (err) {
+      if (statusCode(err) !== 404) throw asDockerError(err, conn, `inspecting network ${byName}`);
+    }
+  }
+  for (const n of networks) {
+    try {
+      await conn.docker.getNetwork(n.Id).remove();
+    } catch (err) {
+      if (statusCode(err) === 404) continue;
+      const e = asDockerError(err, conn, `removing network ${n.Name}`);
+      if (/active endpoints/i.test(e.message)) {
+        throw new EnvironmentError(
+          `network ${n.Name} is still used by containers outside the project`,
+          `disconnect them (docker network inspect ${n.Name}), then run mcp-tunnel down again`,
+          err,
+        );
+      }
+      throw e;
+    }
+    removedNetworks.push(n.Name);
+    emit({ type: 'network', name: n.Name, action: 'removed' });
+  }
+  return { project, removedContainers: containers.map((c) => c.name), removedNetworks };
+}
+
+/** The container of a running service (for waits after the fact). */
+export async function serviceContainer(conn: DockerConnection, project: string, service: string): Promise<ProjectContainer | undefined> {
+  return (await listServiceContainers(conn, project, service))[0];
+}

@@ -1,0 +1,211 @@
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import YAML from 'yaml';
+import { readWifSettings, type CredentialFlow } from '../anthropic/settings.js';
+import { readTextIfExists, writeFileSafely } from '../bundle/atomic-file.js';
+import { parseEnvFile } from '../bundle/env-file.js';
+import { deploymentPaths } from '../bundle/layout.js';
+import { parseProxyConfig, type ProxyConfig } from '../bundle/proxy-config.js';
+import { validateTunnelToken } from '../bundle/validate.js';
+import { ConfigError, UserError, ValidationError } from '../errors.js';
+import { inspectCertificate } from '../pki/index.js';
+import { EDGE_CIDRS } from './doctor/environment.js';
+
+/**
+ * `export helm`: the deployment as values for Anthropic's Helm chart (SPEC.md 5), for users who outgrow
+ * one host. values.yaml never holds a secret; in the manual flow the token and the server key pair go
+ * into the two Secret manifests the chart reads (mcp-tunnel-token: tunnel-token; mcp-tunnel-cert:
+ * tls.crt, tls.key), written 0600.
+ *
+ * Where the chart's values are not documented beyond their names, the choices live here:
+ * - gateway.config carries the proxy config minus listen_addr and tls (the chart owns the listener and
+ *   mounts the certificate Secret itself);
+ * - networkPolicy.egress.mcpServers lists one entry per route: { name, cidr: <ip>/32, port } for an IP
+ *   upstream, { name, host, port } for a hostname (a NetworkPolicy needs addresses: replace it);
+ * - api.wif.tokenFile empty = the chart's default (its projected service-account token); api.wif.audience
+ *   is the aud claim of the identity token this deployment uses, when it can be read;
+ * - tunnel.tokenVersion starts at 1 (bump it to rotate the token, as with the setup component).
+ */
+export const HELM_CHART = 'oci://us-docker.pkg.dev/anthropic-public-registry/charts/mcp-tunnel';
+export const HELM_CHART_VERSION = '2.0.2';
+export const TOKEN_SECRET = { name: 'mcp-tunnel-token', key: 'tunnel-token' } as const;
+export const CERT_SECRET = { name: 'mcp-tunnel-cert', certKey: 'tls.crt', keyKey: 'tls.key' } as const;
+export const DEFAULT_CRON_SCHEDULE = '0 3 * * *';
+export const DEFAULT_RENEW_BEFORE = '720h';
+export const HELM_NAMESPACE = 'mcp-tunnel';
+
+export interface HelmFile {
+  name: string;
+  content: string;
+  mode: number;
+}
+
+export interface HelmExport {
+  flow: CredentialFlow;
+  tunnelId: string;
+  files: HelmFile[];
+  warnings: string[];
+}
+
+export interface McpServerEgress {
+  name: string;
+  cidr?: string;
+  host?: string;
+  port: number;
+}
+
+export function mcpServersFrom(config: Pick<ProxyConfig, 'routes'>): McpServerEgress[] {
+  return [...config.routes.entries()].map(([name, up]) => (net.isIPv4(up.host) ? { name, cidr: `${up.host}/32`, port: up.port } : { name, host: up.host, port: up.port }));
+}
+
+function jwtAudience(jwt: string | undefined): string | undefined {
+  const payload = jwt?.trim().split('.')[1];
+  if (!payload) return undefined;
+  try {
+    const aud = (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { aud?: unknown }).aud;
+    return typeof aud === 'string' ? aud : Array.isArray(aud) && typeof aud[0] === 'string' ? aud[0] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function secretManifest(name: string, type: string, data: Record<string, string>, comment: string): string {
+  const doc = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name, labels: { 'app.kubernetes.io/managed-by': 'mcp-tunnel-export' } },
+    type,
+    data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')])),
+  };
+  return `# ${comment}\n# Secret material: keep this file out of version control (kubectl apply it, then delete it).\n${YAML.stringify(doc)}`;
+}
+
+export async function buildHelmExport(dir: string): Promise<HelmExport> {
+  const paths = deploymentPaths(dir);
+  const [configText, envText, tunnelIdText, tokenFileText] = await Promise.all([
+    readTextIfExists(paths.proxyConfig),
+    readTextIfExists(paths.env),
+    readTextIfExists(paths.tunnelId),
+    readTextIfExists(paths.tunnelToken),
+  ]);
+  if (configText === undefined) throw new ValidationError(`no config/mcp-proxy.yaml in ${paths.dir}`, 'pass --dir to the deployment directory (mcp-tunnel init writes it)');
+  let config: ProxyConfig;
+  try {
+    config = parseProxyConfig(configText);
+  } catch (err) {
+    if (err instanceof UserError) throw new ConfigError(`config/mcp-proxy.yaml: ${err.message}`, err.hint);
+    throw err;
+  }
+  const tunnelId = tunnelIdText?.split('\n')[0]?.trim();
+  if (!tunnelId) throw new ValidationError('data/tunnel-id is missing', 'write the tunnel ID (tnl_...) from the Console into data/tunnel-id, or re-run mcp-tunnel init');
+  const wif = readWifSettings(envText);
+  const flow: CredentialFlow = wif.flow ?? 'manual';
+  const warnings: string[] = [];
+
+  const upstream: Record<string, unknown> = {};
+  if (config.upstream.allowedIps === undefined) upstream.disable_ip_validation = true;
+  else upstream.allowed_ips = config.upstream.allowedIps.map((c) => c.text);
+  if (config.upstream.caFile || config.upstream.includeSystemCas) {
+    upstream.tls = { ...(config.upstream.caFile ? { ca_file: config.upstream.caFile } : {}), ...(config.upstream.includeSystemCas ? { include_system_cas: true } : {}) };
+    if (config.upstream.caFile) warnings.push(`upstream.tls.ca_file (${config.upstream.caFile}) must exist in the proxy pod: mount your CA bundle there (e.g. from a ConfigMap) or the https upstreams fail`);
+  }
+  const gatewayConfig: Record<string, unknown> = {
+    log_level: config.logLevel,
+    shutdown_timeout: `${Math.round(config.shutdownTimeoutMs / 1000)}s`,
+    ...(config.tunnelDomain ? { tunnel_domain: config.tunnelDomain } : {}),
+    routes: Object.fromEntries([...config.routes.entries()].map(([k, up]) => [k, up.url])),
+    upstream,
+  };
+
+  const mcpServers = mcpServersFrom(config);
+  for (const s of mcpServers) {
+    if (s.host) warnings.push(`route ${s.name}: upstream ${s.host} is a hostname; a NetworkPolicy needs addresses: replace host with cidr in networkPolicy.egress.mcpServers`);
+    if (s.cidr?.startsWith('127.')) warnings.push(`route ${s.name}: ${s.cidr} is loopback, which inside a pod is the pod itself: point the route at the server's cluster or LAN address`);
+  }
+
+  const values: Record<string, unknown> = {
+    tunnel: { id: tunnelId, ...(flow === 'wif' ? { tokenVersion: 1 } : {}) },
+  };
+  if (flow === 'wif') {
+    const jwt = wif.identityTokenFile ? await fs.readFile(wif.identityTokenFile, 'utf8').catch(() => undefined) : undefined;
+    const audience = jwtAudience(jwt);
+    if (!audience) warnings.push('api.wif.audience is empty: set it to the audience (aud) your federation rule expects');
+    values.api = {
+      wif: {
+        federationRuleId: wif.federationRuleId ?? '',
+        organizationId: wif.organizationId ?? '',
+        ...(wif.workspaceId ? { workspaceId: wif.workspaceId } : {}),
+        tokenFile: '',
+        audience: audience ?? '',
+      },
+    };
+    const caText = await readTextIfExists(paths.caCert).catch(() => undefined);
+    const fp = caText ? inspectCertificate(caText).fingerprintSha256 : undefined;
+    warnings.push(
+      `the chart's setup hook registers its own CA with ${tunnelId}; a tunnel holds at most two: once the cluster serves, archive this host's CA${fp ? ` (data/ca.crt, fingerprint ${fp})` : ''} in the Console or with the Tunnels API`,
+    );
+  }
+  values.setup = { enabled: flow === 'wif' };
+  values.gateway = { config: gatewayConfig };
+  values.networkPolicy = {
+    ingress: { enabled: true },
+    egress: { enabled: true, mcpServers, cloudflaredEgressCIDRs: [...EDGE_CIDRS] },
+  };
+  values.serverCert = { cronSchedule: DEFAULT_CRON_SCHEDULE, renewBefore: DEFAULT_RENEW_BEFORE };
+
+  const header = [
+    `# values.yaml for Anthropic's mcp-tunnel Helm chart ${HELM_CHART_VERSION}, exported by mcp-tunnel from ${paths.dir}.`,
+    `# Flow: ${flow}. ${flow === 'manual' ? 'The token and certificate come from the Secrets mcp-tunnel-token and mcp-tunnel-cert (exported beside this file).' : 'The setup hook provisions the token and the CA through Workload Identity Federation.'}`,
+    '# No secret is in this file. gateway.config is config/mcp-proxy.yaml without listen_addr and tls (the chart sets those).',
+    '# networkPolicy.egress.mcpServers: one entry per route ({name, cidr, port}, or {name, host, port} for a hostname upstream).',
+    '',
+  ].join('\n');
+  const files: HelmFile[] = [{ name: 'values.yaml', content: header + YAML.stringify(values), mode: 0o644 }];
+
+  if (flow === 'manual') {
+    const env = parseEnvFile(envText ?? '');
+    const token = env.TUNNEL_TOKEN || tokenFileText?.split('\n')[0]?.trim();
+    if (!token) throw new ValidationError('no tunnel token in .env (TUNNEL_TOKEN) or data/tunnel-token', 'mcp-tunnel rotate-token --tunnel-token-file FILE stores it');
+    validateTunnelToken(token, 'the deployment');
+    const [certPem, keyPem] = await Promise.all([readTextIfExists(paths.tlsCert), readTextIfExists(paths.tlsKey)]);
+    if (!certPem || !keyPem) throw new ValidationError('data/tls.crt or data/tls.key is missing', 'issue the pair: mcp-tunnel renew-cert --force');
+    files.push(
+      { name: `${TOKEN_SECRET.name}.secret.yaml`, content: secretManifest(TOKEN_SECRET.name, 'Opaque', { [TOKEN_SECRET.key]: token }, 'The tunnel token cloudflared connects with.'), mode: 0o600 },
+      {
+        name: `${CERT_SECRET.name}.secret.yaml`,
+        content: secretManifest(CERT_SECRET.name, 'kubernetes.io/tls', { [CERT_SECRET.certKey]: certPem, [CERT_SECRET.keyKey]: keyPem }, 'The inner-TLS server certificate and key (signed by the CA registered with the tunnel).'),
+        mode: 0o600,
+      },
+    );
+    warnings.push('manual flow: the chart cannot renew the certificate without the CA key; renew here (mcp-tunnel renew-cert) and re-apply mcp-tunnel-cert, or move to the programmatic flow');
+  }
+  return { flow, tunnelId, files, warnings };
+}
+
+/** Writes the files into outDir (created 0700 when new: it may hold secrets). Returns their paths. */
+export async function writeHelmExport(exp: HelmExport, outDir: string): Promise<string[]> {
+  const out = path.resolve(outDir);
+  await fs.mkdir(out, { recursive: true, mode: 0o700 });
+  const written: string[] = [];
+  for (const f of exp.files) {
+    const file = path.join(out, f.name);
+    await writeFileSafely(file, f.content, { mode: f.mode });
+    written.push(file);
+  }
+  if (exp.files.some((f) => f.mode === 0o600)) {
+    const gi = path.join(out, '.gitignore');
+    if ((await readTextIfExists(gi)) === undefined) await writeFileSafely(gi, '# Written by mcp-tunnel export helm: the Secret manifests hold credentials.\n*.secret.yaml\n', { mode: 0o644 });
+  }
+  return written;
+}
+
+export function installCommands(exp: HelmExport, outDir: string): string[] {
+  const out = path.resolve(outDir);
+  const secrets = exp.files.filter((f) => f.name.endsWith('.secret.yaml')).map((f) => `-f ${path.join(out, f.name)}`);
+  return [
+    `kubectl create namespace ${HELM_NAMESPACE}`,
+    ...(secrets.length ? [`kubectl -n ${HELM_NAMESPACE} apply ${secrets.join(' ')}`] : []),
+    `helm install mcp-tunnel ${HELM_CHART} --version ${HELM_CHART_VERSION} --namespace ${HELM_NAMESPACE} -f ${path.join(out, 'values.yaml')}`,
+  ];
+}

@@ -1,0 +1,151 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import YAML from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readExistingDeployment } from '../../src/bundle/existing.js';
+import { applyInit, deploymentPaths, planInit } from '../../src/bundle/init.js';
+import { currentInvoker } from '../../src/bundle/ownership.js';
+import { VERSION } from '../../src/version.js';
+import { fakeTunnelToken, runCli } from '../helpers/cli.js';
+import { fakeJwt } from '../helpers/anthropic-standin.js';
+
+/**
+ * export helm: values.yaml for Anthropic's chart with the expected keys and NO secret; the manual flow's two
+ * Secret manifests (0600) hold the token and the key pair; the install command is printed.
+ */
+const DOMAIN = 'abcd1234.tunnel.anthropic.com';
+const TOKEN = fakeTunnelToken('helm');
+let work: string;
+let dir: string;
+
+beforeAll(async () => {
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'mct-helm-'));
+  dir = path.join(work, 'dep');
+  const settings = {
+    dir,
+    tunnelId: 'tnl_01helm',
+    tunnelDomain: DOMAIN,
+    tunnelToken: TOKEN,
+    routes: [
+      { name: 'docs', url: 'http://10.0.0.5:8080' },
+      { name: 'wiki', url: 'http://wiki.internal:3000' },
+    ],
+    allowedIps: ['10.0.0.0/8', '192.168.1.0/24'],
+    engine: 'official' as const,
+  };
+  const plan = await planInit(settings, await readExistingDeployment(deploymentPaths(dir)), { now: new Date(), invoker: currentInvoker(), version: VERSION });
+  await applyInit(plan);
+}, 120_000);
+afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+
+const secretMaterial = (): string[] => {
+  const key = fs.readFileSync(path.join(dir, 'data', 'tls.key'), 'utf8');
+  const keyBody = key.split('\n').filter((l) => l && !l.startsWith('-----'));
+  return [TOKEN, Buffer.from(TOKEN).toString('base64'), 'PRIVATE KEY', Buffer.from(key).toString('base64').slice(0, 60), ...keyBody.slice(0, 3)];
+};
+
+describe('export helm, manual flow', () => {
+  let out: string;
+  let stdout: string;
+  let stderr: string;
+
+  beforeAll(async () => {
+    out = path.join(work, 'helm-manual');
+    const r = await runCli(['export', 'helm', '--dir', dir, '--out', out]);
+    expect(r.exitCode).toBe(0);
+    stdout = r.stdout;
+    stderr = r.stderr;
+  });
+
+  it('values.yaml is valid YAML with the chart keys', () => {
+    const values = YAML.parse(fs.readFileSync(path.join(out, 'values.yaml'), 'utf8'));
+    expect(values.tunnel).toEqual({ id: 'tnl_01helm' });
+    expect(values.setup).toEqual({ enabled: false });
+    expect(values.api).toBeUndefined();
+    expect(values.gateway.config).toEqual({
+      log_level: 'info',
+      shutdown_timeout: '30s',
+      tunnel_domain: DOMAIN,
+      routes: { docs: 'http://10.0.0.5:8080', wiki: 'http://wiki.internal:3000' },
+      upstream: { allowed_ips: ['10.0.0.0/8', '192.168.1.0/24'] },
+    });
+    expect(values.networkPolicy).toEqual({
+      ingress: { enabled: true },
+      egress: {
+        enabled: true,
+        mcpServers: [
+          { name: 'docs', cidr: '10.0.0.5/32', port: 8080 },
+          { name: 'wiki', host: 'wiki.internal', port: 3000 },
+        ],
+        cloudflaredEgressCIDRs: ['198.41.192.0/19', '2606:4700:a0::/44'],
+      },
+    });
+    expect(values.serverCert).toEqual({ cronSchedule: '0 3 * * *', renewBefore: '720h' });
+  });
+
+  it('secrets appear only in the two Secret manifests (0600)', () => {
+    const valuesText = fs.readFileSync(path.join(out, 'values.yaml'), 'utf8');
+    for (const s of secretMaterial()) expect(valuesText).not.toContain(s);
+    expect(stdout).not.toContain(TOKEN);
+
+    const tokenFile = path.join(out, 'mcp-tunnel-token.secret.yaml');
+    const certFile = path.join(out, 'mcp-tunnel-cert.secret.yaml');
+    expect(fs.statSync(tokenFile).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(certFile).mode & 0o777).toBe(0o600);
+    const tokenSecret = YAML.parse(fs.readFileSync(tokenFile, 'utf8'));
+    expect(tokenSecret).toMatchObject({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'mcp-tunnel-token' }, type: 'Opaque' });
+    expect(Object.keys(tokenSecret.data)).toEqual(['tunnel-token']);
+    expect(Buffer.from(tokenSecret.data['tunnel-token'], 'base64').toString()).toBe(TOKEN);
+    const certSecret = YAML.parse(fs.readFileSync(certFile, 'utf8'));
+    expect(certSecret).toMatchObject({ kind: 'Secret', metadata: { name: 'mcp-tunnel-cert' }, type: 'kubernetes.io/tls' });
+    expect(Object.keys(certSecret.data).sort()).toEqual(['tls.crt', 'tls.key']);
+    expect(Buffer.from(certSecret.data['tls.key'], 'base64').toString()).toBe(fs.readFileSync(path.join(dir, 'data', 'tls.key'), 'utf8'));
+    expect(Buffer.from(certSecret.data['tls.crt'], 'base64').toString()).toBe(fs.readFileSync(path.join(dir, 'data', 'tls.crt'), 'utf8'));
+    expect(fs.readFileSync(path.join(out, '.gitignore'), 'utf8')).toContain('*.secret.yaml');
+  });
+
+  it('prints the install commands', () => {
+    expect(stdout).toContain(`kubectl -n mcp-tunnel apply -f ${path.join(out, 'mcp-tunnel-token.secret.yaml')} -f ${path.join(out, 'mcp-tunnel-cert.secret.yaml')}`);
+    expect(stdout).toContain(
+      `helm install mcp-tunnel oci://us-docker.pkg.dev/anthropic-public-registry/charts/mcp-tunnel --version 2.0.2 --namespace mcp-tunnel -f ${path.join(out, 'values.yaml')}`,
+    );
+    expect(stderr).toMatch(/^warning: route wiki: upstream wiki\.internal is a hostname/m);
+  });
+});
+
+describe('export helm, programmatic flow', () => {
+  it('values carry api.wif.*, tunnel.tokenVersion and setup.enabled; no Secret manifests', async () => {
+    const wifDir = path.join(work, 'wif');
+    fs.cpSync(dir, wifDir, { recursive: true });
+    const jwtFile = path.join(work, 'id.jwt');
+    fs.writeFileSync(jwtFile, fakeJwt({ aud: 'https://api.anthropic.com' }), { mode: 0o600 });
+    fs.appendFileSync(
+      path.join(wifDir, '.env'),
+      ['MCP_TUNNEL_FLOW=wif', 'ANTHROPIC_FEDERATION_RULE_ID=fdrl_01abc', 'ANTHROPIC_ORGANIZATION_ID=11111111-2222-3333-4444-555555555555', 'ANTHROPIC_WORKSPACE_ID=wrkspc_01xyz', `ANTHROPIC_IDENTITY_TOKEN_FILE=${jwtFile}`, ''].join('\n'),
+    );
+    const out = path.join(work, 'helm-wif');
+    const r = await runCli(['export', 'helm', '--dir', wifDir, '--out', out]);
+    expect(r.exitCode).toBe(0);
+    expect(fs.readdirSync(out).sort()).toEqual(['values.yaml']);
+    const text = fs.readFileSync(path.join(out, 'values.yaml'), 'utf8');
+    const values = YAML.parse(text);
+    expect(values.tunnel).toEqual({ id: 'tnl_01helm', tokenVersion: 1 });
+    expect(values.setup).toEqual({ enabled: true });
+    expect(values.api.wif).toEqual({
+      federationRuleId: 'fdrl_01abc',
+      organizationId: '11111111-2222-3333-4444-555555555555',
+      workspaceId: 'wrkspc_01xyz',
+      tokenFile: '',
+      audience: 'https://api.anthropic.com',
+    });
+    for (const s of [...secretMaterial(), fs.readFileSync(jwtFile, 'utf8')]) expect(text).not.toContain(s);
+    expect(r.stderr).toMatch(/warning: the chart's setup hook registers its own CA with tnl_01helm; a tunnel holds at most two/);
+  });
+
+  it('bad input: one line, exit 2', async () => {
+    const r = await runCli(['export', 'helm', '--dir', path.join(work, 'nope')]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/^error: no config\/mcp-proxy\.yaml in /);
+  });
+});
