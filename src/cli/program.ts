@@ -1,30 +1,46 @@
 import { Command } from 'commander';
 import { VERSION as version } from '../version.js';
-import { registerInit } from './commands/init.js';
-import { registerProxy } from './commands/proxy.js';
-import { registerHealth } from './commands/health.js';
-import { registerProbe } from './commands/probe.js';
-import { registerDemo } from './commands/demo.js';
-import { registerRotateToken } from './commands/rotate-token.js';
-import { registerUp } from './commands/up.js';
-import { registerDown } from './commands/down.js';
-import { registerStatus } from './commands/status.js';
-import { registerLogs } from './commands/logs.js';
-import { registerRenewCert } from './commands/renew-cert.js';
-import { registerScheduleRenewal } from './commands/schedule-renewal.js';
-import { registerRoutes } from './commands/routes.js';
-import { registerDoctor } from './commands/doctor.js';
-import { registerRevoke } from './commands/revoke.js';
-import { registerExport } from './commands/export.js';
 
 /**
- * The command tree. Each command lives in its own module under commands/ and registers itself here;
- * add new commands to COMMANDS, in the order `--help` should list them.
+ * The command tree. Each command lives in its own module under commands/ and is imported only when it
+ * runs: the modules pull in heavy libraries (dockerode, the Anthropic and MCP SDKs, inquirer), and a CLI
+ * that loads all of them for `--help` or a container health check starts ten times slower.
+ * Add new commands here, in the order `--help` lists them, with the one-line summary it shows.
  */
 type Register = (program: Command) => void;
-const COMMANDS: Register[] = [registerInit, registerUp, registerDown, registerStatus, registerLogs, registerProxy, registerHealth, registerRotateToken, registerRenewCert, registerScheduleRenewal, registerRoutes, registerDoctor, registerRevoke, registerExport, registerProbe, registerDemo];
+interface CommandEntry {
+  name: string;
+  summary: string;
+  load: () => Promise<Register>;
+}
 
-export function buildProgram(): Command {
+const COMMANDS: CommandEntry[] = [
+  { name: 'init', summary: 'create or update a deployment directory (compose.yaml, .env, config/, data/)', load: async () => (await import('./commands/init.js')).registerInit },
+  { name: 'up', summary: 'start the stack and wait until the tunnel is connected', load: async () => (await import('./commands/up.js')).registerUp },
+  { name: 'down', summary: "stop and remove the stack's containers and network", load: async () => (await import('./commands/down.js')).registerDown },
+  { name: 'status', summary: 'containers, health, tunnel connections, routes, certificate expiry', load: async () => (await import('./commands/status.js')).registerStatus },
+  { name: 'logs', summary: "the stack's logs, each line prefixed with its service", load: async () => (await import('./commands/logs.js')).registerLogs },
+  { name: 'proxy', summary: 'run the builtin proxy with the official proxy config file', load: async () => (await import('./commands/proxy.js')).registerProxy },
+  { name: 'health', summary: "check the builtin proxy's readiness (the container HEALTHCHECK)", load: async () => (await import('./commands/health.js')).registerHealth },
+  { name: 'rotate-token', summary: 'replace the tunnel token, then recreate cloudflared', load: async () => (await import('./commands/rotate-token.js')).registerRotateToken },
+  { name: 'renew-cert', summary: 'issue a new server certificate with the existing CA when it nears expiry', load: async () => (await import('./commands/renew-cert.js')).registerRenewCert },
+  { name: 'schedule-renewal', summary: 'add (or --disable) the daily cert-renewer service', load: async () => (await import('./commands/schedule-renewal.js')).registerScheduleRenewal },
+  { name: 'routes', summary: 'list, add or remove routes, then restart the proxy', load: async () => (await import('./commands/routes.js')).registerRoutes },
+  { name: 'doctor', summary: 'check a deployment for every documented failure, each with its fix', load: async () => (await import('./commands/doctor.js')).registerDoctor },
+  { name: 'revoke', summary: 'breach response: archive the tunnel and list what else to do', load: async () => (await import('./commands/revoke.js')).registerRevoke },
+  { name: 'export', summary: 'export the deployment for another platform (helm)', load: async () => (await import('./commands/export.js')).registerExport },
+  { name: 'probe', summary: "play Anthropic's side locally: WebSocket, inner TLS, MCP initialize, tools/list", load: async () => (await import('./commands/probe.js')).registerProbe },
+  { name: 'demo', summary: 'see a tunnel work on this machine: no account, no Docker, no network', load: async () => (await import('./commands/demo.js')).registerDemo },
+];
+
+/** The command a command line asks for: the first word that is not a top-level option (`help X` asks for X). */
+function requestedCommand(argv: string[]): CommandEntry | undefined {
+  const words = argv.slice(2).filter((a) => !a.startsWith('-'));
+  const name = words[0] === 'help' ? words[1] : words[0];
+  return COMMANDS.find((c) => c.name === name);
+}
+
+export async function buildProgram(argv: string[]): Promise<Command> {
   const program = new Command('mcp-tunnel')
     .description('Put private MCP servers behind an Anthropic MCP tunnel: credentials, compose bundle, proxy, checks.')
     .version(version, '-V, --version')
@@ -32,6 +48,11 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (str, write) => write(str) })
     // Set before the subcommands are added: commander copies it to each of them.
     .exitOverride();
-  for (const register of COMMANDS) register(program);
+  const wanted = requestedCommand(argv);
+  for (const entry of COMMANDS) {
+    if (entry === wanted) (await entry.load())(program);
+    // The others only need to be listed by --help (and recognised as known by commander).
+    else program.command(entry.name).summary(entry.summary).allowUnknownOption().helpOption(false);
+  }
   return program;
 }

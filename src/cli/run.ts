@@ -7,6 +7,13 @@ import { printError } from './output.js';
  * says so (the stack only with MCP_TUNNEL_DEBUG=1). Ctrl-C at a prompt exits 130 without a trace.
  */
 export async function runCli(program: Command, argv: string[]): Promise<void> {
+  // `mcp-tunnel --help | head` closes the pipe early: that is the reader's choice, not a failure.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw err;
+    });
+  }
   try {
     await program.parseAsync(normaliseArgv(argv));
   } catch (err) {
