@@ -29,10 +29,11 @@ import { parseEnvFile } from '../../bundle/env-file.js';
 import { readExistingDeployment, type ExistingDeployment } from '../../bundle/existing.js';
 import { applyInit, checkHttpsUpstreams, checkUpstreamsAllowed, deploymentPaths, planInit, type InitPlan, type InitSettings, type ProxyEngine } from '../../bundle/init.js';
 import { containerIdentity, currentInvoker } from '../../bundle/ownership.js';
-import { parseIpv4Cidr, parseRouteFlag, validateTunnelId } from '../../bundle/validate.js';
+import { validateTunnelId } from '../../bundle/validate.js';
 import { AbortedError, ValidationError } from '../../errors.js';
-import { countPemCertificates, pemContainsPrivateKey } from '../../pki/index.js';
 import { VERSION } from '../../version.js';
+import { checkDir, checkSharedFlags, missing, resolveSharedSettings, type InitOptions } from '../init-inputs.js';
+import { printPlan, printWritten } from '../init-report.js';
 import { isInteractive } from '../interactive.js';
 import { bold, printLine, printStep, printWarning } from '../output.js';
 import * as wizard from '../prompts/init-wizard.js';
@@ -42,24 +43,7 @@ import * as wizard from '../prompts/init-wizard.js';
  * Tunnels API (Workload Identity Federation through @anthropic-ai/sdk, src/anthropic/); everything else is
  * the manual flow's planInit/applyInit, so both flows write the same files in the same layout.
  */
-export interface WifInitOptions {
-  dir: string;
-  flow: 'manual' | 'wif';
-  tunnelId?: string;
-  tunnelDomain?: string;
-  tunnelTokenFile?: string;
-  tunnelTokenStdin?: boolean;
-  route: string[];
-  proxy?: ProxyEngine;
-  allowedIp: string[];
-  baseImage?: string;
-  nonInteractive?: boolean;
-  force?: boolean;
-  yes?: boolean;
-  printCa?: boolean;
-  upstreamCaFile?: string;
-  upstreamSystemCas?: boolean;
-  autoRenew?: boolean;
+export interface WifInitOptions extends InitOptions {
   federationRuleId?: string;
   organizationId?: string;
   workspaceId?: string;
@@ -105,10 +89,6 @@ export function apiTuning(): Pick<TunnelsClientOptions, 'maxRetries' | 'retryBas
   return { maxRetries: num('MCP_TUNNEL_API_MAX_RETRIES') ?? DEFAULT_MAX_RETRIES, retryBaseDelayMs: num('MCP_TUNNEL_API_RETRY_BASE_MS') };
 }
 
-function missing(flag: string, env: string, what: string): never {
-  throw new ValidationError(`missing ${flag} (or ${env}): ${what}`, 'run init in a terminal to be asked, or pass the flag');
-}
-
 /**
  * Where the JWT comes from, in this order: --identity-token-file (ANTHROPIC_IDENTITY_TOKEN_FILE),
  * --identity-token-command, ANTHROPIC_IDENTITY_TOKEN, then what .env remembers.
@@ -127,15 +107,6 @@ export function resolveIdentitySource(
   if (stored.identityTokenFile) return fileSource(stored.identityTokenFile, `${WIF_ENV_KEYS.identityTokenFile} in .env`);
   if (stored.identityTokenCommand) return commandSource(stored.identityTokenCommand, `${WIF_ENV_KEYS.identityTokenCommand} in .env`);
   return undefined;
-}
-
-async function checkDir(dir: string): Promise<void> {
-  try {
-    const stat = await fs.stat(dir);
-    if (!stat.isDirectory()) throw new ValidationError(`--dir ${dir} is not a directory`, 'pass the deployment directory (it is created if missing)');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
 }
 
 interface WifSettings {
@@ -166,24 +137,18 @@ async function gatherWifSettings(options: WifInitOptions, existing: ExistingDepl
   const workspaceId = workspaceRaw === undefined || workspaceRaw === '' ? undefined : validateWorkspaceId(workspaceRaw);
   const tunnelId = options.tunnelId === undefined ? undefined : validateTunnelId(options.tunnelId);
   const displayName = validateDisplayName(options.displayName ?? defaultDisplayName(options.dir));
-  const flagRoutes = options.route.map(parseRouteFlag);
-  const names = new Set<string>();
-  for (const r of flagRoutes) {
-    if (names.has(r.name)) throw new ValidationError(`route "${r.name}" is given twice`, 'give each --route a distinct name');
-    names.add(r.name);
-  }
-  const flagAllowed = options.allowedIp.map((ip) => parseIpv4Cidr(ip).text);
+  const flags = await checkSharedFlags(options);
   let identity = resolveIdentitySource(options, stored);
 
   const federationRuleId =
     flagRule ??
     (stored.federationRuleId !== undefined ? validateFederationRuleId(stored.federationRuleId) : undefined) ??
-    (interactive ? validateFederationRuleId(await input({ message: 'Federation rule ID (fdrl_...):', validate: check(validateFederationRuleId) })) : undefined);
+    (interactive ? validateFederationRuleId(await input({ message: 'Federation rule ID (fdrl_...):', validate: wizard.check(validateFederationRuleId) })) : undefined);
   if (!federationRuleId) missing('--federation-rule-id', 'ANTHROPIC_FEDERATION_RULE_ID', 'the federation rule (fdrl_...) from the Console');
   const organizationId =
     flagOrg ??
     (stored.organizationId !== undefined ? validateOrganizationId(stored.organizationId) : undefined) ??
-    (interactive ? validateOrganizationId(await input({ message: 'Organization ID (UUID):', validate: check(validateOrganizationId) })) : undefined);
+    (interactive ? validateOrganizationId(await input({ message: 'Organization ID (UUID):', validate: wizard.check(validateOrganizationId) })) : undefined);
   if (!organizationId) missing('--organization-id', 'ANTHROPIC_ORGANIZATION_ID', 'the organization ID (a UUID) from the Console');
   if (!identity && interactive) {
     const file = await input({ message: 'File holding the OIDC identity token (JWT):' });
@@ -194,44 +159,15 @@ async function gatherWifSettings(options: WifInitOptions, existing: ExistingDepl
   }
   await checkFileSource(identity);
 
-  let routes = flagRoutes.map((r) => ({ name: r.name, url: r.upstream.url }));
-  if (routes.length === 0) routes = interactive ? await wizard.askRoutes(existing.routes) : (existing.routes ?? []);
-  if (routes.length === 0) missing('--route', 'MCP_TUNNEL_ROUTES', 'at least one route NAME=http://host:port');
-  let allowedIps: string[] | undefined = flagAllowed.length ? flagAllowed : existing.allowedIps;
-  if (!flagAllowed.length && interactive && flagRoutes.length === 0) allowedIps = await wizard.askAllowedIps(existing.allowedIps);
-  const upstreamCaPem = options.upstreamCaFile === undefined ? undefined : await readUpstreamCa(options.upstreamCaFile);
+  const { routes, allowedIps, engine } = await resolveSharedSettings(flags, options, existing, interactive);
+  const upstreamCaPem = flags.upstreamCaPem;
   // planInit checks these again; here they fail before the first request.
   checkUpstreamsAllowed(routes, allowedIps);
   checkHttpsUpstreams(routes, {
     caFile: upstreamCaPem !== undefined ? 'given' : existing.upstreamTls?.caFile,
     includeSystemCas: options.upstreamSystemCas ?? existing.upstreamTls?.includeSystemCas,
   });
-  const engine = options.proxy ?? (interactive ? await wizard.askEngine(existing.engine ?? 'official') : (existing.engine ?? 'official'));
   return { apiUrl, federationRuleId, organizationId, workspaceId, identity, tunnelId, displayName, routes, allowedIps, engine, upstreamCaPem };
-}
-
-/** The same checks as the manual flow's --upstream-ca-file. */
-async function readUpstreamCa(file: string): Promise<string> {
-  let pem: string;
-  try {
-    pem = await fs.readFile(file, 'utf8');
-  } catch (err) {
-    throw new ValidationError(`--upstream-ca-file ${file} cannot be read (${(err as NodeJS.ErrnoException).code})`, 'pass the PEM file of the CA that signed your https upstreams');
-  }
-  if (pemContainsPrivateKey(pem)) throw new ValidationError(`--upstream-ca-file ${file} contains a private key`, 'pass the CA certificate only; the key never leaves the CA');
-  if (countPemCertificates(pem) === 0) throw new ValidationError(`--upstream-ca-file ${file} holds no PEM certificate`, 'pass a file with -----BEGIN CERTIFICATE----- blocks');
-  return pem;
-}
-
-function check(fn: (value: string) => unknown): (value: string) => true | string {
-  return (value) => {
-    try {
-      fn(value);
-      return true;
-    } catch (err) {
-      return (err as Error).message;
-    }
-  };
 }
 
 function defaultDisplayName(dir: string): string {
@@ -384,17 +320,8 @@ function printProgress(event: ProvisionEvent): void {
   }
 }
 
-const STATUS_WORD = { create: 'create', replace: 'replace', repair: 'fix permissions', unchanged: 'keep' } as const;
-
-function printPlan(plan: InitPlan): void {
-  printLine(bold(`Deployment ${plan.paths.dir}`));
-  for (const c of plan.changes) printLine(`  ${STATUS_WORD[c.status].padEnd(16)} ${c.label}`);
-}
-
 function printResult(plan: InitPlan, settings: InitSettings, caCreated: boolean, options: WifInitOptions): void {
-  const written = plan.changes.filter((c) => c.status !== 'unchanged');
-  if (written.length === 0) printStep(`${plan.paths.dir} is up to date; nothing changed`);
-  else for (const c of written) printStep(`${STATUS_WORD[c.status]} ${c.label}`);
+  printWritten(plan);
   printLine();
   printLine(`Tunnel ${settings.tunnelId} (${settings.tunnelDomain}); CA ${caCreated ? 'created' : 'reused'}, fingerprint ${plan.ca.fingerprint}, registered on the tunnel`);
   printLine(`Server certificate for ${settings.tunnelDomain} and *.${settings.tunnelDomain}: ${plan.server.reason}, valid until ${plan.server.notAfter.toISOString()}`);

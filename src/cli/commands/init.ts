@@ -1,37 +1,17 @@
-import fs from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { AbortedError, ValidationError, UserError, ExitCode } from '../../errors.js';
+import { AbortedError, ValidationError } from '../../errors.js';
 import { readExistingDeployment, type ExistingDeployment } from '../../bundle/existing.js';
-import { applyInit, deploymentPaths, planInit, type InitPlan, type InitSettings, type ProxyEngine } from '../../bundle/init.js';
+import { applyInit, deploymentPaths, planInit, type InitPlan, type InitSettings } from '../../bundle/init.js';
 import { currentInvoker } from '../../bundle/ownership.js';
-import { parseIpv4Cidr, parseRouteFlag, validateDomain, validateTunnelId } from '../../bundle/validate.js';
-import { countPemCertificates, pemContainsPrivateKey } from '../../pki/index.js';
+import { validateDomain, validateTunnelId } from '../../bundle/validate.js';
 import { VERSION } from '../../version.js';
+import { checkDir, checkSharedFlags, missing, resolveSharedSettings, type InitOptions } from '../init-inputs.js';
+import { printPlan, printWritten } from '../init-report.js';
 import { isInteractive } from '../interactive.js';
-import { bold, printLine, printStep, printWarning } from '../output.js';
+import { bold, printLine, printWarning } from '../output.js';
 import { readTokenFromSources } from '../token-input.js';
 import * as wizard from '../prompts/init-wizard.js';
 import { addWifOptions, runInitWif } from './init-wif.js';
-
-interface InitOptions {
-  dir: string;
-  flow: 'manual' | 'wif';
-  tunnelId?: string;
-  tunnelDomain?: string;
-  tunnelTokenFile?: string;
-  tunnelTokenStdin?: boolean;
-  route: string[];
-  proxy?: ProxyEngine;
-  allowedIp: string[];
-  baseImage?: string;
-  upstreamCaFile?: string;
-  upstreamSystemCas?: boolean;
-  nonInteractive?: boolean;
-  force?: boolean;
-  yes?: boolean;
-  printCa?: boolean;
-  autoRenew?: boolean;
-}
 
 /** Repeatable flags also read from one env var holding a comma-separated list. */
 const collect = (value: string, previous: string[]): string[] => [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)];
@@ -80,32 +60,12 @@ async function runInit(options: InitOptions): Promise<void> {
   printResult(plan, settings, options);
 }
 
-async function checkDir(dir: string): Promise<void> {
-  try {
-    const stat = await fs.stat(dir);
-    if (!stat.isDirectory()) throw new ValidationError(`--dir ${dir} is not a directory`, 'pass the deployment directory (it is created if missing)');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-}
-
-function missing(flag: string, env: string, what: string): never {
-  throw new ValidationError(`missing ${flag} (or ${env}): ${what}`, 'run init in a terminal to be asked, or pass the flag');
-}
-
 async function gatherSettings(options: InitOptions, existing: ExistingDeployment, interactive: boolean): Promise<InitSettings> {
   // Validate every flag before any prompt, so a typo fails at once rather than after the wizard.
   const flagId = options.tunnelId === undefined ? undefined : validateTunnelId(options.tunnelId);
   const flagDomain = options.tunnelDomain === undefined ? undefined : validateDomain(options.tunnelDomain);
-  const flagRoutes = options.route.map(parseRouteFlag);
-  const names = new Set<string>();
-  for (const r of flagRoutes) {
-    if (names.has(r.name)) throw new ValidationError(`route "${r.name}" is given twice`, 'give each --route a distinct name');
-    names.add(r.name);
-  }
-  const flagAllowed = options.allowedIp.map((ip) => parseIpv4Cidr(ip).text);
+  const flags = await checkSharedFlags(options);
   const token = await readTokenFromSources(options);
-  const upstreamCaPem = options.upstreamCaFile === undefined ? undefined : await readUpstreamCa(options.upstreamCaFile);
 
   const tunnelId = flagId ?? (interactive ? await wizard.askTunnelId(existing.tunnelId) : existing.tunnelId && validateTunnelId(existing.tunnelId));
   if (!tunnelId) missing('--tunnel-id', 'MCP_TUNNEL_TUNNEL_ID', 'the tunnel ID (tnl_...) from the Console');
@@ -115,27 +75,8 @@ async function gatherSettings(options: InitOptions, existing: ExistingDeployment
   const tunnelToken = token ?? existing.tunnelToken ?? (interactive ? await wizard.askTunnelToken() : undefined);
   if (!tunnelToken) missing('--tunnel-token-file', 'TUNNEL_TOKEN', 'the tunnel token from the Console (or --tunnel-token-stdin)');
 
-  let routes = flagRoutes.map((r) => ({ name: r.name, url: r.upstream.url }));
-  if (routes.length === 0) routes = interactive ? await wizard.askRoutes(existing.routes) : (existing.routes ?? []);
-  if (routes.length === 0) missing('--route', 'MCP_TUNNEL_ROUTES', 'at least one route NAME=http://host:port');
-
-  let allowedIps: string[] | undefined = flagAllowed.length ? flagAllowed : existing.allowedIps;
-  if (!flagAllowed.length && interactive && flagRoutes.length === 0) allowedIps = await wizard.askAllowedIps(existing.allowedIps);
-
-  const engine = options.proxy ?? (interactive ? await wizard.askEngine(existing.engine ?? 'official') : (existing.engine ?? 'official'));
-  return { dir: options.dir, tunnelId, tunnelDomain, tunnelToken, routes, allowedIps, engine, baseImage: options.baseImage, upstreamCaPem, upstreamSystemCas: options.upstreamSystemCas, autoRenew: options.autoRenew ? true : undefined };
-}
-
-async function readUpstreamCa(file: string): Promise<string> {
-  let pem: string;
-  try {
-    pem = await fs.readFile(file, 'utf8');
-  } catch (err) {
-    throw new ValidationError(`--upstream-ca-file ${file} cannot be read (${(err as NodeJS.ErrnoException).code})`, 'pass the PEM file of the CA that signed your https upstreams');
-  }
-  if (pemContainsPrivateKey(pem)) throw new ValidationError(`--upstream-ca-file ${file} contains a private key`, 'pass the CA certificate only; the key never leaves the CA');
-  if (countPemCertificates(pem) === 0) throw new ValidationError(`--upstream-ca-file ${file} holds no PEM certificate`, 'pass a file with -----BEGIN CERTIFICATE----- blocks');
-  return pem;
+  const { routes, allowedIps, engine } = await resolveSharedSettings(flags, options, existing, interactive);
+  return { dir: options.dir, tunnelId, tunnelDomain, tunnelToken, routes, allowedIps, engine, baseImage: options.baseImage, upstreamCaPem: flags.upstreamCaPem, upstreamSystemCas: options.upstreamSystemCas, autoRenew: options.autoRenew ? true : undefined };
 }
 
 /** Files the user (or an earlier run) wrote are never replaced without a yes or --force. */
@@ -149,17 +90,8 @@ async function confirmReplacements(plan: InitPlan, options: InitOptions, interac
   if (!(await wizard.askConfirm(`Replace ${list}? (the CA is kept)`, false))) throw new AbortedError('nothing was written', 'pass --force to replace without asking');
 }
 
-const STATUS_WORD = { create: 'create', replace: 'replace', repair: 'fix permissions', unchanged: 'keep' } as const;
-
-function printPlan(plan: InitPlan): void {
-  printLine(bold(`Deployment ${plan.paths.dir}`));
-  for (const c of plan.changes) printLine(`  ${STATUS_WORD[c.status].padEnd(16)} ${c.label}`);
-}
-
 function printResult(plan: InitPlan, settings: InitSettings, options: InitOptions): void {
-  const written = plan.changes.filter((c) => c.status !== 'unchanged');
-  if (written.length === 0) printStep(`${plan.paths.dir} is up to date; nothing changed`);
-  else for (const c of written) printStep(`${STATUS_WORD[c.status]} ${c.label}`);
+  printWritten(plan);
   printLine();
   printLine(`CA: ${plan.ca.reused ? 'reused' : 'created'} data/ca.crt, SHA-256 fingerprint ${plan.ca.fingerprint}`);
   printLine(`Server certificate for ${settings.tunnelDomain} and *.${settings.tunnelDomain}: ${plan.server.reason}, valid until ${plan.server.notAfter.toISOString()}`);

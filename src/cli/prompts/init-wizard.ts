@@ -11,7 +11,7 @@ import {
 import type { ProxyEngine } from '../../bundle/init.js';
 
 /** inquirer wants `true | message`; our validators throw one clear line. */
-function check(fn: (value: string) => unknown): (value: string) => true | string {
+export function check(fn: (value: string) => unknown): (value: string) => true | string {
   return (value) => {
     try {
       fn(value);
