@@ -15,7 +15,7 @@ export function registerUp(program: Command): void {
     .command('up')
     .description('Start the stack from compose.yaml + .env (pull or build images, network, containers) and wait until the tunnel is connected')
     .addOption(new Option('--dir <dir>', 'deployment directory').env('MCP_TUNNEL_DIR').default('.'))
-    .addOption(new Option('--no-wait', "don't wait for the proxy's readiness and cloudflared's tunnel connections (env: set to any value)").env('MCP_TUNNEL_NO_WAIT'))
+    .addOption(new Option('--no-wait', "don't wait for the proxy's readiness and cloudflared's tunnel connections").env('MCP_TUNNEL_NO_WAIT'))
     .addOption(new Option('--timeout <duration>', 'how long to wait for health (e.g. 120s, 5m)').env('MCP_TUNNEL_UP_TIMEOUT').default('120s'))
     .addOption(new Option('--build', 'rebuild the builtin proxy image even when it exists').env('MCP_TUNNEL_BUILD'))
     .addHelpText(
