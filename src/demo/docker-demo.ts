@@ -2,15 +2,14 @@ import fs from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { writeBuildContext } from '../bundle/build-context.js';
 import { deploymentPaths } from '../bundle/layout.js';
 import { DEFAULT_BUILTIN_BASE_IMAGE } from '../bundle/images.js';
 import { UserError } from '../errors.js';
 import { composeDown, composeUp, connectDocker, pingDocker, type DockerConnection } from '../docker/index.js';
 import { createCa, issueServerCert } from '../pki/index.js';
-import { runProbe } from '../probe/index.js';
-import { DEMO_DOMAIN, DEMO_ROUTE, type DemoResult, type RunDemoOptions } from './run-demo.js';
+import type { DemoResult, RunDemoOptions } from './run-demo.js';
+import { DEMO_DOMAIN, DEMO_ROUTE, DemoRun } from './steps.js';
 
 /** The sample server's port inside its container. */
 const UPSTREAM_PORT = 3000;
@@ -26,8 +25,6 @@ export interface DockerDemoOptions extends RunDemoOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-const round = (ms: number): number => Math.round(ms * 10) / 10;
-
 /**
  * `mcp-tunnel demo --docker`: the same checks as the loopback demo, with the proxy and the sample MCP server
  * in containers built from this package (compose/Dockerfile + the single-file bundle), brought up and torn
@@ -37,31 +34,8 @@ const round = (ms: number): number => Math.round(ms * 10) / 10;
  * removed in `finally`.
  */
 export async function runDockerDemo(opts: DockerDemoOptions = {}): Promise<DemoResult> {
-  const result: DemoResult = { ok: false, steps: [], proxyLog: [], cleanedUp: false };
-  const record = (step: DemoResult['steps'][number]): void => {
-    result.steps.push(step);
-    opts.onStep?.(step);
-  };
-  const checkAbort = (): void => {
-    if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new Error('aborted');
-  };
-  const timed = async <T>(step: string, fn: () => Promise<T>, detail: (v: T) => string): Promise<T> => {
-    checkAbort();
-    const t0 = performance.now();
-    try {
-      const v = await fn();
-      record({ step, ok: true, ms: round(performance.now() - t0), detail: detail(v) });
-      return v;
-    } catch (err) {
-      if (!opts.signal?.aborted) {
-        const message = err instanceof Error ? err.message : String(err);
-        record({ step, ok: false, ms: round(performance.now() - t0), detail: message });
-        result.failure = { step, message, hint: err instanceof UserError ? err.hint : undefined };
-      }
-      throw err;
-    }
-  };
-
+  const run = new DemoRun(opts);
+  const result = run.result;
   let dir: string | undefined;
   let conn: DockerConnection | undefined;
   let started = false;
@@ -73,7 +47,7 @@ export async function runDockerDemo(opts: DockerDemoOptions = {}): Promise<DemoR
   process.once('exit', onExit);
 
   try {
-    conn = await timed(
+    conn = await run.step(
       'docker',
       async () => {
         const c = connectDocker({ env: opts.env });
@@ -90,7 +64,7 @@ export async function runDockerDemo(opts: DockerDemoOptions = {}): Promise<DemoR
     imageTag = `mcp-tunnel-demo:${project}`;
     const workDir = dir;
 
-    await timed(
+    await run.step(
       'certificates',
       async () => {
         const ca = await createCa({ commonName: 'mcp-tunnel demo CA (throwaway)', validityDays: 1 });
@@ -134,7 +108,7 @@ export async function runDockerDemo(opts: DockerDemoOptions = {}): Promise<DemoR
     await writeFile(paths.env, `COMPOSE_PROJECT_NAME=${project}\n`, { mode: 0o600 });
 
     started = true;
-    const up = await timed(
+    const up = await run.step(
       'containers',
       () => composeUp(workDir, { conn, timeoutMs: opts.upTimeoutMs ?? 180_000, processEnv: {} }),
       (r) => `built ${imageTag} (base ${baseImage}); ${r.containers.map((c) => c.name).join(', ')} up; proxy ${r.proxy?.state ?? 'running'}`,
@@ -144,36 +118,16 @@ export async function runDockerDemo(opts: DockerDemoOptions = {}): Promise<DemoR
     const port = proxyContainer ? await publishedPort(conn, proxyContainer.id) : undefined;
     if (!port) throw new UserError('the proxy container published no port for 8080', { hint: 'check `docker ps` for the demo project' });
 
-    checkAbort();
     const proxyUrl = `ws://127.0.0.1:${port}/`;
-    const probe = await runProbe({
-      route: DEMO_ROUTE,
-      proxyUrl,
-      domain: DEMO_DOMAIN,
-      caPem: fs.readFileSync(paths.caCert, 'utf8'),
-      caSource: 'the demo CA',
-      timeoutMs: opts.timeoutMs,
-      signal: opts.signal,
-      callTool: { name: 'hello', args: { name: opts.name ?? 'world' } },
-      onStep: (s) => record({ ...s }),
-    });
-    result.probe = probe;
-    if (!probe.ok) {
-      result.failure = probe.failure ? { step: probe.failure.step, message: probe.failure.message, hint: probe.failure.hint, layer: probe.failure.layer } : { step: 'probe', message: 'the probe failed' };
-      return result;
-    }
-    result.greeting = probe.toolCall?.text;
-    result.ok = true;
+    if (!(await run.probe(proxyUrl, paths.caCert))) return result;
     if (opts.whileRunning) {
       await opts.whileRunning({ dir, proxyUrl, adminUrl: undefined, upstreamUrl: `http://${UPSTREAM_SERVICE}:${UPSTREAM_PORT}/mcp (inside the project network)`, domain: DEMO_DOMAIN, route: DEMO_ROUTE });
     }
     return result;
   } catch (err) {
-    if (opts.signal?.aborted) throw err;
-    if (result.failure) return result;
-    throw err;
+    return run.settle(err);
   } finally {
-    const t0 = performance.now();
+    run.startCleanup();
     const problems: string[] = [];
     if (conn && dir && started) {
       await composeDown(dir, { conn, timeoutSeconds: 2, processEnv: {} }).catch((e: unknown) => problems.push(`containers: ${(e as Error).message}`));
@@ -191,19 +145,13 @@ export async function runDockerDemo(opts: DockerDemoOptions = {}): Promise<DemoR
       if (!fs.existsSync(dir)) dir = undefined;
     }
     process.removeListener('exit', onExit);
-    result.cleanedUp = problems.length === 0 && dir === undefined;
-    if (!result.cleanedUp) {
-      result.ok = false;
-      result.failure ??= { step: 'cleanup', message: `the demo could not clean up: ${problems.join('; ') || `${dir} is still there`}`, hint: 'remove what is left by hand (docker ps -a, docker images mcp-tunnel-demo)' };
-    }
-    if (!opts.signal?.aborted && madeDir) {
-      record({
-        step: 'cleanup',
-        ok: result.cleanedUp,
-        ms: round(performance.now() - t0),
-        detail: result.cleanedUp ? `${started ? `containers, network and image ${imageTag} removed, ` : ''}temp directory removed` : `incomplete: ${problems.join('; ')}`,
-      });
-    }
+    run.finishCleanup(
+      problems,
+      dir,
+      `${started ? `containers, network and image ${imageTag} removed, ` : ''}temp directory removed`,
+      'remove what is left by hand (docker ps -a, docker images mcp-tunnel-demo)',
+      madeDir,
+    );
   }
 }
 

@@ -2,19 +2,16 @@ import fs from 'node:fs';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { deploymentPaths } from '../bundle/layout.js';
 import { parseProxyConfig } from '../bundle/proxy-config.js';
 import { createCa, issueServerCert } from '../pki/index.js';
-import { UserError } from '../errors.js';
-import { runProbe, type ProbeFailure, type ProbeResult } from '../probe/index.js';
+import type { ProbeFailure, ProbeResult } from '../probe/index.js';
 import { createJsonLogger } from '../proxy/logger.js';
 import { startProxy, type RunningProxy } from '../proxy/server.js';
 import { startSampleMcpServer, type SampleMcpServer } from './sample-server.js';
+import { DEMO_DOMAIN, DEMO_ROUTE, DemoRun } from './steps.js';
 
-/** The throwaway tunnel domain: under .localhost, which never resolves off this machine (RFC 6761). */
-export const DEMO_DOMAIN = 'demo.tunnel.localhost';
-export const DEMO_ROUTE = 'hello';
+export { DEMO_DOMAIN, DEMO_ROUTE };
 
 export interface DemoStep {
   step: string;
@@ -65,8 +62,6 @@ export interface DemoResult {
   cleanedUp: boolean;
 }
 
-const round = (ms: number): number => Math.round(ms * 10) / 10;
-
 /**
  * `mcp-tunnel demo`: the whole data path on loopback with nothing but this package. A throwaway CA and a
  * server certificate for demo.tunnel.localhost in a temp directory (the deployment layout init writes), the
@@ -74,15 +69,8 @@ const round = (ms: number): number => Math.round(ms * 10) / 10;
  * probe through them and a `hello` call. Everything is torn down in `finally`, whatever happened.
  */
 export async function runDemo(opts: RunDemoOptions = {}): Promise<DemoResult> {
-  const result: DemoResult = { ok: false, steps: [], proxyLog: [], cleanedUp: false };
-  const record = (step: DemoStep): void => {
-    result.steps.push(step);
-    opts.onStep?.(step);
-  };
-  const checkAbort = (): void => {
-    if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new Error('aborted');
-  };
-
+  const run = new DemoRun(opts);
+  const result = run.result;
   let dir: string | undefined;
   let upstream: SampleMcpServer | undefined;
   let proxy: RunningProxy | undefined;
@@ -92,30 +80,12 @@ export async function runDemo(opts: RunDemoOptions = {}): Promise<DemoResult> {
   };
   process.once('exit', onExit);
 
-  const timed = async <T>(step: string, fn: () => Promise<T>, detail: (v: T) => string): Promise<T> => {
-    checkAbort();
-    const t0 = performance.now();
-    try {
-      const v = await fn();
-      record({ step, ok: true, ms: round(performance.now() - t0), detail: detail(v) });
-      return v;
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      const hint = err instanceof UserError ? err.hint : undefined;
-      if (!opts.signal?.aborted) {
-        record({ step, ok: false, ms: round(performance.now() - t0), detail: message });
-        result.failure = { step, message, hint };
-      }
-      throw err;
-    }
-  };
-
   try {
     dir = await mkdtemp(path.join(os.tmpdir(), 'mcp-tunnel-demo-'));
     const paths = deploymentPaths(dir);
     const workDir = dir;
 
-    await timed(
+    await run.step(
       'certificates',
       async () => {
         const ca = await createCa({ commonName: 'mcp-tunnel demo CA (throwaway)', validityDays: 1 });
@@ -132,7 +102,7 @@ export async function runDemo(opts: RunDemoOptions = {}): Promise<DemoResult> {
       () => `throwaway CA and a server certificate for ${DEMO_DOMAIN} and *.${DEMO_DOMAIN} in ${workDir}`,
     );
 
-    upstream = await timed(
+    upstream = await run.step(
       'upstream',
       () => startSampleMcpServer({ host: '127.0.0.1', port: 0 }),
       (u) => `sample MCP server (tools: hello, echo) at ${u.url}`,
@@ -158,7 +128,7 @@ export async function runDemo(opts: RunDemoOptions = {}): Promise<DemoResult> {
     await writeFile(paths.proxyConfig, configText);
 
     const logLines = result.proxyLog;
-    proxy = await timed(
+    proxy = await run.step(
       'proxy',
       () =>
         startProxy({
@@ -173,27 +143,8 @@ export async function runDemo(opts: RunDemoOptions = {}): Promise<DemoResult> {
       },
     );
 
-    checkAbort();
     const proxyUrl = `ws://127.0.0.1:${proxy.address().port}/`;
-    const name = opts.name ?? 'world';
-    const probe = await runProbe({
-      route: DEMO_ROUTE,
-      proxyUrl,
-      domain: DEMO_DOMAIN,
-      caPem: fs.readFileSync(paths.caCert, 'utf8'),
-      caSource: 'the demo CA',
-      timeoutMs: opts.timeoutMs,
-      signal: opts.signal,
-      callTool: { name: 'hello', args: { name } },
-      onStep: (s) => record({ ...s }),
-    });
-    result.probe = probe;
-    if (!probe.ok) {
-      result.failure = probe.failure ? { step: probe.failure.step, message: probe.failure.message, hint: probe.failure.hint, layer: probe.failure.layer } : { step: 'probe', message: 'the probe failed' };
-      return result;
-    }
-    result.greeting = probe.toolCall?.text;
-    result.ok = true;
+    if (!(await run.probe(proxyUrl, paths.caCert))) return result;
 
     if (opts.whileRunning) {
       const admin = proxy.adminAddress();
@@ -208,12 +159,9 @@ export async function runDemo(opts: RunDemoOptions = {}): Promise<DemoResult> {
     }
     return result;
   } catch (err) {
-    if (opts.signal?.aborted) throw err;
-    // A failed step was recorded; anything else is a bug, reported as such by the caller.
-    if (result.failure) return result;
-    throw err;
+    return run.settle(err);
   } finally {
-    const t0 = performance.now();
+    run.startCleanup();
     const problems: string[] = [];
     await proxy?.close().catch((e: unknown) => problems.push(`proxy: ${(e as Error).message}`));
     await upstream?.close().catch((e: unknown) => problems.push(`upstream: ${(e as Error).message}`));
@@ -222,18 +170,6 @@ export async function runDemo(opts: RunDemoOptions = {}): Promise<DemoResult> {
       if (!fs.existsSync(dir)) dir = undefined;
     }
     process.removeListener('exit', onExit);
-    result.cleanedUp = problems.length === 0 && dir === undefined;
-    if (!result.cleanedUp) {
-      result.ok = false;
-      result.failure ??= { step: 'cleanup', message: `the demo could not clean up: ${problems.join('; ') || `${dir} is still there`}`, hint: 'remove the directory by hand; a listener still open ends with this process' };
-    }
-    if (!opts.signal?.aborted) {
-      record({
-        step: 'cleanup',
-        ok: result.cleanedUp,
-        ms: round(performance.now() - t0),
-        detail: result.cleanedUp ? 'proxy and sample server stopped, temp directory removed' : `incomplete: ${problems.join('; ')}`,
-      });
-    }
+    run.finishCleanup(problems, dir, 'proxy and sample server stopped, temp directory removed', 'remove the directory by hand; a listener still open ends with this process');
   }
 }
