@@ -258,6 +258,46 @@ describe.skipIf(!dockerReady)('mcp-tunnel up / status / logs / down on a real da
     expect((await projectContainers(d.project)).sort()).toEqual([name('cloudflared'), name('mcp-proxy')].sort());
   }, 120_000);
 
+  it('rotate-token (manual) recreates cloudflared with the new token; one that does not register leaves .env.previous for rollback', async () => {
+    // Same account and tunnel as the deployment's current token, new secret: what the Console's "Rotate token" hands out.
+    const tokenFile = path.join(path.dirname(d.dir), 'rotated-token');
+    const envFile = path.join(d.dir, '.env');
+    const current = /^TUNNEL_TOKEN=(.*)$/m.exec(await fs.readFile(envFile, 'utf8'))![1]!;
+    const { a, t } = JSON.parse(Buffer.from(current, 'base64').toString('utf8')) as { a: string; t: string };
+    const rotated = (s: string): string => Buffer.from(JSON.stringify({ a, t, s })).toString('base64');
+    await writeOverride(d.dir, {
+      standinImage: d.standinImage,
+      proxyImage: d.proxyImage,
+      healthInterval: '2s',
+      extraCloudflared: ['      STANDIN_CONNECTIONS: "${STANDIN_CONNECTIONS:-4}"'],
+    });
+    expect((await d.cli(['up', '--dir', d.dir])).exitCode).toBe(0);
+
+    await fs.writeFile(tokenFile, rotated('first'), { mode: 0o600 });
+    const ok = await timed('rotate-token (registers)', () => d.cli(['rotate-token', '--dir', d.dir, '--tunnel-token-file', tokenFile, '--wait-timeout', '60']));
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain('cloudflared registered 4 tunnel connections with the new token');
+    expect(await mustDocker(['inspect', '--format', '{{range .Config.Env}}{{println .}}{{end}}', name('cloudflared')])).toContain(`TUNNEL_TOKEN=${rotated('first')}`);
+    expect(ok.stdout + ok.stderr).not.toContain(rotated('first'));
+
+    // The next connector never registers (the stand-in is told to open no connection).
+    await fs.appendFile(envFile, 'STANDIN_CONNECTIONS=0\n');
+    await fs.writeFile(tokenFile, rotated('second'), { mode: 0o600 });
+    const bad = await timed('rotate-token (does not register)', () => d.cli(['rotate-token', '--dir', d.dir, '--tunnel-token-file', tokenFile, '--wait-timeout', '5']));
+    expect(bad.exitCode).toBe(3);
+    expect(bad.stderr).toMatch(/^error: cloudflared did not register a tunnel connection with the new token within 5s; the previous .env is kept in .env.previous$/m);
+    expect(bad.stderr).toMatch(/^hint: .*cp .*\.env\.previous .*\.env/m);
+    const previous = await fs.readFile(path.join(d.dir, '.env.previous'), 'utf8');
+    expect(previous).toContain(`TUNNEL_TOKEN=${rotated('first')}`);
+    expect((await fs.stat(path.join(d.dir, '.env.previous'))).mode & 0o777).toBe(0o600);
+
+    // Rolling back as the hint says brings the tunnel back.
+    await fs.writeFile(envFile, previous.replace(/^STANDIN_CONNECTIONS=0\n/m, ''), { mode: 0o600 });
+    const back = await d.cli(['up', '--dir', d.dir]);
+    expect(back.exitCode, back.stderr).toBe(0);
+    expect(back.stdout).toContain('cloudflared: 4/4 tunnel connections registered');
+  }, 240_000);
+
   it('a cloudflared that cannot start fails up with its last log lines and the likely fix', async () => {
     await writeOverride(d.dir, {
       standinImage: d.standinImage,
