@@ -1,17 +1,26 @@
 // The CLI's own costs: `--help` cold start, `init --non-interactive` (manual flow) wall time, and where the
 // cold start goes (the isolated import time of each command module and of each heavy dependency).
 import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { round, summarize } from './system.mjs';
 
+// The CLI processes still running if the harness stops early (Ctrl-C, watchdog) are killed with it.
+const running = new Set();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 /** Runs a command to completion (bounded by `timeoutMs`); resolves { ms, code, stdout, stderr }. */
 export function timed(cmd, args, { cwd, env, timeoutMs = 30_000, input } = {}) {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = spawn(cmd, args, { cwd, env: env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    running.add(child);
+    child.once('exit', () => running.delete(child));
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => (stdout += c));
@@ -61,6 +70,8 @@ export const FAKE_TOKEN = Buffer.from(JSON.stringify({ a: 'bench', t: 'bench', s
 export async function measureInit(root, runs) {
   const env = cliEnv();
   const work = await mkdtemp(path.join(os.tmpdir(), 'mcp-tunnel-bench-init-'));
+  const cleanup = () => rmSync(work, { recursive: true, force: true });
+  process.on('exit', cleanup);
   try {
     const tokenFile = path.join(work, 'token');
     await writeFile(tokenFile, `${FAKE_TOKEN}\n`, { mode: 0o600 });
@@ -92,6 +103,7 @@ export async function measureInit(root, runs) {
     }
     return { ...summarize(times), runs: times.map((x) => round(x, 1)) };
   } finally {
+    process.off('exit', cleanup);
     await rm(work, { recursive: true, force: true });
   }
 }

@@ -216,7 +216,7 @@ async function sse() {
       clearTimeout(timer);
       if (delays.length < job.events) reject(new Error(`SSE: connection closed after ${delays.length} events`));
     });
-    socket.write(`GET /sse?n=${job.events}&interval=${job.intervalMs} HTTP/1.1\r\nHost: ${job.target.hostHeader}\r\nAccept: text/event-stream\r\n\r\n`);
+    socket.write(`GET /sse?n=${job.events}&interval=${job.intervalMs}&phase=${job.phaseMs ?? 0} HTTP/1.1\r\nHost: ${job.target.hostHeader}\r\nAccept: text/event-stream\r\n\r\n`);
   });
   await done;
   socket.destroy();

@@ -114,6 +114,20 @@ export function cpuSeconds(pid) {
   }
 }
 
+/** { user, sys } CPU seconds and { syscr, syscw } read/write system call counts of a process. */
+export function procDetail(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const syscr = Number(/syscr: (\d+)/.exec(io)?.[1] ?? 0);
+    const syscw = Number(/syscw: (\d+)/.exec(io)?.[1] ?? 0);
+    return { user: Number(f[11]) / CLK_TCK, sys: Number(f[12]) / CLK_TCK, syscr, syscw };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Resident set size in bytes. */
 export function rssBytes(pid) {
   try {
@@ -157,6 +171,7 @@ export function cpuMeter(groups) {
   const start = performance.now();
   const m0 = machineCpu();
   const before = Object.fromEntries(Object.entries(groups).map(([k, pids]) => [k, pids.map((p) => cpuSeconds(p) ?? 0)]));
+  const detail0 = Object.fromEntries(Object.entries(groups).map(([k, pids]) => [k, pids.map((p) => procDetail(p))]));
   return () => {
     const secs = (performance.now() - start) / 1000;
     const m1 = machineCpu();
@@ -164,6 +179,16 @@ export function cpuMeter(groups) {
     for (const [k, pids] of Object.entries(groups)) {
       const used = pids.reduce((sum, p, i) => sum + ((cpuSeconds(p) ?? before[k][i]) - before[k][i]), 0);
       out[k] = round((100 * used) / secs, 1);
+      // user/system split and read/write system calls (a syscall count per request says what batching does)
+      const d = { user: 0, sys: 0, syscr: 0, syscw: 0 };
+      pids.forEach((p, i) => {
+        const a = detail0[k][i];
+        const b = procDetail(p);
+        if (!a || !b) return;
+        for (const f of Object.keys(d)) d[f] += b[f] - a[f];
+      });
+      out.detail ??= {};
+      out.detail[k] = { userPct: round((100 * d.user) / secs, 1), sysPct: round((100 * d.sys) / secs, 1), syscr: d.syscr, syscw: d.syscw };
     }
     out.machineBusyPct = round((100 * (m1.busy - m0.busy)) / Math.max(1, m1.total - m0.total), 1);
     out.seconds = round(secs, 2);

@@ -1,6 +1,6 @@
 // The upstream MCP-like server (its own process): streamable-HTTP shaped endpoints on 127.0.0.1.
 //   POST /mcp           a JSON-RPC request -> a small JSON-RPC result (Content-Length)
-//   GET  /sse?n=N&interval=MS
+//   GET  /sse?n=N&interval=MS&phase=MS
 //                       text/event-stream: N events, one every MS ms (drift-free schedule); each event
 //                       carries the monotonic clock (process.hrtime, system-wide CLOCK_MONOTONIC) read just
 //                       before it is written, so the client can compute the one-way delay of every event.
@@ -30,9 +30,11 @@ const server = http.createServer({ keepAliveTimeout: 120_000, noDelay: true }, (
   if (url.pathname === '/sse') {
     const n = Math.min(MAX_EVENTS, Math.max(1, Number(url.searchParams.get('n') ?? 100)));
     const interval = Math.min(1_000, Math.max(1, Number(url.searchParams.get('interval') ?? 10)));
+    // phase: where in the interval this stream's events fall (streams run side by side, staggered).
+    const phase = Math.min(interval, Math.max(0, Number(url.searchParams.get('phase') ?? 0)));
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
     res.flushHeaders();
-    const start = performance.now() + interval;
+    const start = performance.now() + interval + phase;
     let seq = 0;
     let timer;
     const tick = () => {
@@ -46,7 +48,7 @@ const server = http.createServer({ keepAliveTimeout: 120_000, noDelay: true }, (
       }
       timer = setTimeout(tick, Math.max(0, start + seq * interval - performance.now()));
     };
-    timer = setTimeout(tick, interval);
+    timer = setTimeout(tick, interval + phase);
     res.once('close', () => clearTimeout(timer));
     return;
   }

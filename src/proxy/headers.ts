@@ -20,6 +20,10 @@ export interface UpstreamRequestHeaders {
   headers: string[];
   /** The Host header as received (undefined when missing). */
   host: string | undefined;
+  /** The request has a body to stream upstream (RFC 9112 6.3: a non-zero Content-Length, or chunked). */
+  hasBody: boolean;
+  /** The declared Content-Length (undefined when absent, e.g. a chunked body). */
+  contentLength: number | undefined;
 }
 
 /** Names listed in Connection headers (lower case), or undefined when there are none. */
@@ -61,13 +65,21 @@ function filter(raw: string[], dropped: Set<string>, onKept?: (name: string, val
 /** Headers for the upstream request. */
 export function upstreamRequestHeaders(raw: string[]): UpstreamRequestHeaders {
   let host: string | undefined;
+  let length: string | undefined;
   const { headers, chunked } = filter(raw, DROPPED_FROM_REQUESTS, (name, value) => {
     if (host === undefined && name.length === 4 && name.toLowerCase() === 'host') host = value;
+    else if (length === undefined && name.length === 14 && name.toLowerCase() === 'content-length') length = value;
   });
   // A body without Content-Length came chunked: keep it delimited on the upstream side. (Node only chunks
   // on its own for methods that usually carry a body; a chunked GET would otherwise lose its framing.)
   if (chunked) headers.push('Transfer-Encoding', 'chunked');
-  return { headers, host };
+  const contentLength = length === undefined || chunked ? undefined : Number(length.trim());
+  return {
+    headers,
+    host,
+    hasBody: chunked || (length !== undefined && length.trim() !== '0'),
+    contentLength: contentLength !== undefined && Number.isSafeInteger(contentLength) ? contentLength : undefined,
+  };
 }
 
 /** Headers for the response sent back into the tunnel; `hasLength` tells whether Content-Length is among them. */

@@ -41,7 +41,20 @@ export function createJsonLogger(options: JsonLoggerOptions = {}): Logger {
   const level = options.level ?? 'info';
   const threshold = RANK[level];
   const write = options.write ?? ((chunk: string) => void process.stdout.write(chunk));
-  const now = options.now ?? (() => new Date());
+  // The ISO time is formatted once per millisecond, not once per line (a busy proxy writes several per ms).
+  let lastMs = -1;
+  let lastIso = '';
+  const custom = options.now;
+  const stamp = custom
+    ? () => custom().toISOString()
+    : () => {
+        const ms = Date.now();
+        if (ms !== lastMs) {
+          lastMs = ms;
+          lastIso = new Date(ms).toISOString();
+        }
+        return lastIso;
+      };
   const batch = options.batch ?? true;
   let pending = '';
   let scheduled = false;
@@ -60,7 +73,7 @@ export function createJsonLogger(options: JsonLoggerOptions = {}): Logger {
 
   const emit = (lvl: LogLevel, msg: string, fields: LogFields | undefined): void => {
     if (RANK[lvl] < threshold) return;
-    const line = `${serialise(now().toISOString(), lvl, msg, fields)}\n`;
+    const line = `${serialise(stamp(), lvl, msg, fields)}\n`;
     if (!batch) {
       pending += line;
       flush();
@@ -96,17 +109,26 @@ export const silentLogger: Logger = {
 };
 
 function serialise(time: string, level: LogLevel, msg: string, fields: LogFields | undefined): string {
-  const record: Record<string, unknown> = { time, level, msg };
+  // Built as text rather than JSON.stringify(record): the same output (envelope first, then the fields in
+  // order, undefined skipped) without a temporary object per line. time and level need no escaping.
+  let out = `{"time":"${time}","level":"${level}","msg":${JSON.stringify(msg)}`;
   if (fields) {
     for (const key in fields) {
       // The three envelope keys are reserved: a field cannot overwrite them.
       if (key === 'time' || key === 'level' || key === 'msg') continue;
       const value = fields[key];
       if (value === undefined) continue;
-      record[key] = value instanceof Error ? errorText(value) : value;
+      let text: string | undefined;
+      if (typeof value === 'string') text = JSON.stringify(value);
+      else if (typeof value === 'number') text = Number.isFinite(value) ? String(value) : 'null';
+      else if (typeof value === 'boolean') text = value ? 'true' : 'false';
+      else text = JSON.stringify(value instanceof Error ? errorText(value) : value) as string | undefined;
+      // What JSON.stringify leaves out of an object (functions, symbols) is left out here too.
+      if (text === undefined) continue;
+      out += `,${JSON.stringify(key)}:${text}`;
     }
   }
-  return JSON.stringify(record);
+  return `${out}}`;
 }
 
 /** An error as a short string for a log field: the code when there is one, and the first line of the message. */

@@ -62,7 +62,7 @@ export function createInnerHttpServer(options: RouterOptions): http.Server {
     (req, res) => {
       const started = performance.now();
       const conn = connections.requestStarted(req, res);
-      const { headers, host } = upstreamRequestHeaders(req.rawHeaders);
+      const { headers, host, hasBody, contentLength } = upstreamRequestHeaders(req.rawHeaders);
       let routingHost = host;
       let target = req.url ?? '/';
       if (target.charCodeAt(0) !== 47 /* '/' */ && target !== '*') {
@@ -109,7 +109,7 @@ export function createInnerHttpServer(options: RouterOptions): http.Server {
         req.resume();
         return;
       }
-      forwardRequest(req, res, { route: match.key, pool: pools.get(match.key)!, headers, logger, metrics });
+      forwardRequest(req, res, { route: match.key, pool: pools.get(match.key)!, headers, hasBody, contentLength, logger, metrics });
     },
   );
 

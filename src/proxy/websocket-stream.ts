@@ -135,7 +135,7 @@ export class TunnelListener {
 
   private onUpgrade(req: http.IncomingMessage, socket: Socket, head: Buffer): void {
     const { logger, metrics } = this.options;
-    socket.on('error', (err) => logger.debug('tunnel socket error', { error: errorText(err) }));
+    this.logSocketErrors(socket);
     if (!this.accepting) {
       metrics.tunnelRejected('shutting_down');
       refuse(socket, 503, 'shutting down');
@@ -149,10 +149,22 @@ export class TunnelListener {
     }
     // The slot is held for the socket's whole life, so a failed upgrade gives it back too.
     this.reserved++;
+    this.releaseSlotOnClose(socket);
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onWebSocket(ws, req, socket));
+  }
+
+  // The listeners that live as long as the socket are made in scopes of their own: a closure made in
+  // onUpgrade would share its scope with the upgrade callback, and so keep the upgrade request (headers and
+  // all) alive for the whole life of the connection.
+  private logSocketErrors(socket: Socket): void {
+    const { logger } = this.options;
+    socket.on('error', (err) => logger.debug('tunnel socket error', { error: errorText(err) }));
+  }
+
+  private releaseSlotOnClose(socket: Socket): void {
     socket.once('close', () => {
       this.reserved--;
     });
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onWebSocket(ws, req, socket));
   }
 
   private onWebSocket(ws: WebSocket, req: http.IncomingMessage, socket: Socket): void {
