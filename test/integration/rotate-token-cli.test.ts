@@ -10,7 +10,7 @@ import { fakeTunnelToken, runCli, snapshotTree, type CliResult } from '../helper
  * `mcp-tunnel rotate-token` as a user runs it (built CLI, CI=true, no TTY), on deployments made by
  * `mcp-tunnel init` in both flows. No stack is running for these deployments, so the command updates the
  * files and says how to start the stack (the recreate path is covered with a StackControl double and in
- * rotate-token-docker.test.ts).
+ * docker-orchestration.test.ts, on a real stack).
  */
 let work: string;
 let standin: AnthropicStandin;
