@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { parseDuration } from '../../bundle/duration.js';
 import { composeDown } from '../../docker/index.js';
 import { bold, printLine, printStep } from '../output.js';
+import { requireDeploymentDir } from '../deployment-dir.js';
 
 interface DownCliOptions {
   dir: string;
@@ -30,6 +31,7 @@ export function parseStopTimeout(text: string): number {
 }
 
 async function runDown(options: DownCliOptions): Promise<void> {
+  await requireDeploymentDir(options.dir);
   const timeoutSeconds = options.timeout === undefined ? undefined : parseStopTimeout(options.timeout);
   const result = await composeDown(options.dir, {
     timeoutSeconds,

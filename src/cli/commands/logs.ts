@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { projectLogs, type ProjectLogLine } from '../../docker/index.js';
 import { printLine } from '../output.js';
+import { requireDeploymentDir } from '../deployment-dir.js';
 
 interface LogsCliOptions {
   dir: string;
@@ -30,6 +31,7 @@ export function registerLogs(program: Command): void {
 const COLOURS = [36, 33, 32, 35, 34, 31];
 
 async function runLogs(services: string[], options: LogsCliOptions): Promise<void> {
+  await requireDeploymentDir(options.dir);
   const colour = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
   const controller = new AbortController();
   const onSigint = (): void => controller.abort();

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { stackStatus, type StackStatus } from '../../docker/index.js';
 import { bold, printJson, printLine, printWarning } from '../output.js';
+import { requireDeploymentDir } from '../deployment-dir.js';
 
 interface StatusCliOptions {
   dir: string;
@@ -61,6 +62,7 @@ export function renderStatus(s: StackStatus): void {
 }
 
 async function runStatus(options: StatusCliOptions): Promise<void> {
+  await requireDeploymentDir(options.dir);
   const status = await stackStatus(options.dir);
   if (options.json) printJson(status);
   else renderStatus(status);

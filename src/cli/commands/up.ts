@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { parseDuration } from '../../bundle/duration.js';
 import { composeUp, StackHealthError, type StackEvent, type UpResult } from '../../docker/index.js';
 import { bold, printLine, printStep, printWarning } from '../output.js';
+import { requireDeploymentDir } from '../deployment-dir.js';
 
 interface UpCliOptions {
   dir: string;
@@ -27,6 +28,7 @@ export function registerUp(program: Command): void {
 }
 
 async function runUp(options: UpCliOptions): Promise<void> {
+  await requireDeploymentDir(options.dir);
   const timeoutMs = parseDuration(options.timeout, '--timeout');
   const progress = new Progress();
   let result: UpResult;

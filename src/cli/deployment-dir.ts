@@ -1,0 +1,17 @@
+import fs from 'node:fs/promises';
+import { ValidationError } from '../errors.js';
+
+/**
+ * The stack commands (up, down, status, logs) need little from the deployment directory, some of them not
+ * even its files, but a directory that does not exist is always a typo: say so instead of reporting an
+ * absent stack.
+ */
+export async function requireDeploymentDir(dir: string): Promise<void> {
+  let stat;
+  try {
+    stat = await fs.stat(dir);
+  } catch {
+    throw new ValidationError(`deployment directory ${dir} does not exist`, 'pass --dir to the directory mcp-tunnel init wrote (or set MCP_TUNNEL_DIR)');
+  }
+  if (!stat.isDirectory()) throw new ValidationError(`--dir ${dir} is not a directory`, 'pass --dir to the directory mcp-tunnel init wrote');
+}
