@@ -67,9 +67,14 @@ describe('mcp-tunnel demo', () => {
   it('Ctrl-C while it runs: stops, cleans up, exits 130', async () => {
     const child = execa(process.execPath, [CLI, 'demo'], { cwd: REPO_ROOT, env: childEnv(), extendEnv: false, reject: false, timeout: 60_000 });
     let out = '';
+    let interrupted = false;
     child.stdout!.on('data', (c: Buffer) => {
       out += c.toString();
-      if (out.includes('✓ upstream')) child.kill('SIGINT');
+      // One Ctrl-C: a second one means "exit now, skip the cleanup", which is another test.
+      if (!interrupted && out.includes('✓ upstream')) {
+        interrupted = true;
+        child.kill('SIGINT');
+      }
     });
     const r = await child;
     expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(130);

@@ -82,9 +82,14 @@ describe.skipIf(!dockerReady)('mcp-tunnel demo --docker', () => {
   it('Ctrl-C while the containers come up: still removes everything, exit 130', async () => {
     const child = start();
     let out = '';
+    let interrupted = false;
     child.stdout!.on('data', (c: Buffer) => {
       out += c.toString();
-      if (out.includes('✓ certificates')) child.kill('SIGINT');
+      // One Ctrl-C: a second one means "exit now, skip the cleanup".
+      if (!interrupted && out.includes('✓ certificates')) {
+        interrupted = true;
+        child.kill('SIGINT');
+      }
     });
     const r = await child;
     expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(130);

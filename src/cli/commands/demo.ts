@@ -79,7 +79,11 @@ async function demoCommand(options: DemoOptions): Promise<void> {
     }
     if (signals > 1) {
       // A second Ctrl-C: stop waiting. The exit hook still removes the temp dir; containers may remain.
-      if (options.docker) printWarning('stopped before the cleanup finished: remove what remains with docker ps -a --filter name=mcp-tunnel-demo- and docker images mcp-tunnel-demo');
+      printWarning(
+        options.docker
+          ? 'stopped before the cleanup finished: remove what remains with docker ps -a --filter name=mcp-tunnel-demo- and docker images mcp-tunnel-demo'
+          : 'stopped before the cleanup finished; the temp directory is removed on exit',
+      );
       process.exit(ExitCode.aborted);
     }
     controller.abort(new AbortedError('demo interrupted'));
