@@ -18,6 +18,11 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
 export interface UserErrorOptions {
   hint?: string;
+  /**
+   * A stable identifier (SCREAMING_SNAKE, documented in docs/errors.md). Code that needs to know which
+   * failure happened compares this, never the message text; tests assert it too.
+   */
+  code?: string;
   exitCode?: ExitCode;
   cause?: unknown;
 }
@@ -25,12 +30,14 @@ export interface UserErrorOptions {
 export class UserError extends Error {
   readonly hint: string | undefined;
   readonly exitCode: ExitCode;
+  readonly code: string | undefined;
 
   constructor(message: string, options: UserErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.hint = options.hint;
     this.exitCode = options.exitCode ?? ExitCode.failure;
+    this.code = options.code;
   }
 }
 
