@@ -8,6 +8,7 @@ import {
   issueServerCert,
   keyMatchesCertificate,
   verifySignedBy,
+  type CaKeyType,
   type PemPair,
 } from '../pki/index.js';
 import { readTextIfExists } from './atomic-file.js';
@@ -27,10 +28,10 @@ export interface CaResolution {
  * Console again, and a tunnel holds at most two. So a half-present or unusable CA is an error for the
  * user to resolve, never a reason to make a new one.
  */
-export async function resolveCa(paths: DeploymentPaths, now: Date): Promise<CaResolution> {
+export async function resolveCa(paths: DeploymentPaths, now: Date, keyType?: CaKeyType): Promise<CaResolution> {
   const [certPem, keyPem] = await Promise.all([readTextIfExists(paths.caCert), readTextIfExists(paths.caKey)]);
   if (certPem === undefined && keyPem === undefined) {
-    const pair = await createCa({ now });
+    const pair = await createCa({ now, keyType });
     return { pair, reused: false, fingerprint: inspectCertificate(pair.certPem).fingerprintSha256 };
   }
   if (certPem === undefined || keyPem === undefined) {

@@ -1,4 +1,5 @@
 import { ValidationError } from '../errors.js';
+import type { CaKeyType } from '../pki/index.js';
 import fs from 'node:fs/promises';
 import { readTextIfExists } from './atomic-file.js';
 import { hasRenewerService, renderComposeFile, renewerAccess, type RenewerAccess } from './compose-file.js';
@@ -35,6 +36,8 @@ export interface InitSettings {
   upstreamSystemCas?: boolean;
   /** Add the cert-renewer service (init --auto-renew); undefined keeps what compose.yaml already has. */
   autoRenew?: boolean;
+  /** The key type of a CA init creates (--ca-key); an existing CA is kept whatever its type. */
+  caKeyType?: CaKeyType;
 }
 
 export interface InitPlan {
@@ -70,7 +73,7 @@ export async function planInit(settings: InitSettings, existing: ExistingDeploym
   checkHttpsUpstreams(settings.routes, upstreamTls);
   const paths = deploymentPaths(settings.dir);
   const identity = containerIdentity(ctx.invoker);
-  const ca = await resolveCa(paths, ctx.now);
+  const ca = await resolveCa(paths, ctx.now, settings.caKeyType);
   const server = await resolveServerCert(paths, ca.pair, settings.tunnelDomain, ctx.now);
   const proxyOwner = identity.chownProxyFiles ? { uid: identity.uid, gid: identity.gid } : undefined;
   const autoRenew = settings.autoRenew ?? hasRenewerService(await readTextIfExists(paths.compose));
