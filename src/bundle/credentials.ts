@@ -5,6 +5,7 @@ import {
   countPemCertificates,
   createCa,
   inspectCertificate,
+  isRenewalDue,
   issueServerCert,
   keyMatchesCertificate,
   verifySignedBy,
@@ -13,9 +14,6 @@ import {
 } from '../pki/index.js';
 import { readTextIfExists } from './atomic-file.js';
 import type { DeploymentPaths } from './layout.js';
-
-/** init re-issues a server certificate it would otherwise keep when less than this remains. */
-export const INIT_RENEW_BEFORE_MS = 30 * 86_400_000;
 
 export interface CaResolution {
   pair: PemPair;
@@ -83,6 +81,6 @@ function keepOrWhy(certPem: string, keyPem: string, ca: PemPair, domain: string,
   const findings = checkServerCertificate(info, inspectCertificate(ca.certPem), { domain, now, signedByCa });
   if (findings.some((f) => !f.ok && f.rule === 'server.san')) return 'domain-changed';
   if (findings.some((f) => !f.ok && !f.advisory)) return 'invalid';
-  if (info.notAfter.getTime() - now.getTime() < INIT_RENEW_BEFORE_MS) return 'expiring';
+  if (isRenewalDue(info.notAfter, now)) return 'expiring';
   return 'reused';
 }

@@ -9,7 +9,7 @@ import { deploymentPaths } from '../bundle/layout.js';
 import { parseProxyConfig, type ProxyConfig } from '../bundle/proxy-config.js';
 import { validateTunnelToken } from '../bundle/validate.js';
 import { ConfigError, UserError, ValidationError } from '../errors.js';
-import { inspectCertificate } from '../pki/index.js';
+import { inspectCertificate, RENEW_BEFORE } from '../pki/index.js';
 import { EDGE_CIDRS } from './doctor/environment.js';
 
 /**
@@ -32,7 +32,7 @@ export const HELM_CHART_VERSION = '2.0.2';
 export const TOKEN_SECRET = { name: 'mcp-tunnel-token', key: 'tunnel-token' } as const;
 export const CERT_SECRET = { name: 'mcp-tunnel-cert', certKey: 'tls.crt', keyKey: 'tls.key' } as const;
 export const DEFAULT_CRON_SCHEDULE = '0 3 * * *';
-export const DEFAULT_RENEW_BEFORE = '720h';
+export const DEFAULT_RENEW_BEFORE = RENEW_BEFORE;
 export const HELM_NAMESPACE = 'mcp-tunnel';
 
 export interface HelmFile {

@@ -11,4 +11,4 @@ export {
   type CertInfo,
 } from './inspect.js';
 export { checkCaCertificate, checkServerCertificate, blockingFailures, MAX_CA_PEM_BYTES, type Finding } from './rules.js';
-export { decideRenewal, type RenewalDecision, type RenewalInput } from './renewal.js';
+export { decideRenewal, isRenewalDue, RENEW_BEFORE, RENEW_BEFORE_MS, type RenewalDecision, type RenewalInput } from './renewal.js';

@@ -96,7 +96,8 @@ function printResult(plan: InitPlan, settings: InitSettings, options: InitOption
   printLine();
   printLine(`CA: ${plan.ca.reused ? 'reused' : 'created'} data/ca.crt, SHA-256 fingerprint ${plan.ca.fingerprint}`);
   printLine(`Server certificate for ${settings.tunnelDomain} and *.${settings.tunnelDomain}: ${plan.server.reason}, valid until ${plan.server.notAfter.toISOString()}`);
-  printLine(`Engine: ${plan.engine}; containers run as ${plan.identity.uid}:${plan.identity.gid}`);
+  if (plan.adoptedCompose !== undefined) printLine(`Kept ${plan.adoptedCompose} and the files already in data/ as they are (not written by mcp-tunnel): no second CA`);
+  else printLine(`Engine: ${plan.engine}; containers run as ${plan.identity.uid}:${plan.identity.gid}`);
   if (plan.autoRenew) printLine('Certificate renewal: scheduled daily by the cert-renewer service (mcp-tunnel schedule-renewal --disable removes it)');
   if (plan.server.reason === 'domain-changed') printWarning('the tunnel domain changed: a new server certificate was issued');
   printLine();
