@@ -176,6 +176,11 @@ async function keyMode(file: string): Promise<number> {
   return st ? (st.mode & 0o644) | 0o600 : 0o600;
 }
 
+/** Owner and modes for a new tls pair: what the current files have (the proxy container reads them so). */
+export async function pairWriteOptions(paths: DeploymentPaths): Promise<{ owner: { uid: number; gid: number }; certMode: number; keyMode: number }> {
+  return { owner: await targetOwner(paths), certMode: await certMode(paths.tlsCert), keyMode: await keyMode(paths.tlsKey) };
+}
+
 type Judgement = { kind: 'ok'; info: CertInfo } | { kind: 'missing' } | { kind: 'invalid'; detail: string; info?: CertInfo } | { kind: 'foreign'; detail: string; hint: string; info: CertInfo };
 
 function judgeCurrent(certPem: string | undefined, keyPem: string | undefined, ca: { pair: PemPair; info: CertInfo }, domain: string | undefined, now: Date): Judgement {
