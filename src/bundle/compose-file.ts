@@ -1,4 +1,4 @@
-import { RENEW_BEFORE } from '../pki/index.js';
+import { RENEW_BEFORE } from '../pki/renewal.js';
 import YAML from 'yaml';
 import { CLOUDFLARED_IMAGE, DEFAULT_BUILTIN_BASE_IMAGE, OFFICIAL_PROXY_IMAGE, builtinProxyImage } from './images.js';
 

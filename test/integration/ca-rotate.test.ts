@@ -218,6 +218,46 @@ describe('ca rotate, programmatic flow', () => {
   });
 });
 
+describe('ca rotate and tunnel show through the CLI, programmatic flow', () => {
+  it('refuses without --yes when it cannot ask; with it, rotates; tunnel show marks which certificate is which file', async () => {
+    const d = await deployment();
+    try {
+      const env = [
+        'MCP_TUNNEL_FLOW=wif',
+        `ANTHROPIC_FEDERATION_RULE_ID=${standin.federationRuleId}`,
+        `ANTHROPIC_ORGANIZATION_ID=${standin.organizationId}`,
+        `ANTHROPIC_IDENTITY_TOKEN_FILE=${jwtFile}`,
+        `MCP_TUNNEL_API_URL=${standin.url}`,
+        `TUNNEL_TOKEN=${fakeTunnelToken()}`,
+        '',
+      ].join('\n');
+      fs.writeFileSync(path.join(d.dir, '.env'), env, { mode: 0o600 });
+      const tuning = { MCP_TUNNEL_API_RETRY_BASE_MS: '2' };
+      const refused = await runCli(['ca', 'rotate', '--dir', d.dir, '--non-interactive'], { env: tuning });
+      expect(refused.exitCode).toBe(2);
+      expect(refused.stderr).toMatch(/pass --yes/);
+      expect(registrations(standin)).toHaveLength(0);
+
+      const r = await runCli(['ca', 'rotate', '--dir', d.dir, '--non-interactive', '--yes', '--proxy', d.wsUrl, '--wait-timeout', '10'], { env: tuning });
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/archived the old CA's certificate tcrt_/);
+
+      const show = await runCli(['tunnel', 'show', '--dir', d.dir, '--json'], { env: tuning });
+      expect(show.exitCode, show.stderr).toBe(0);
+      const report = JSON.parse(show.stdout) as { tunnel: { id: string; domain: string }; certificates: Array<{ fingerprint: string; archivedAt: string | null; local: string | null }>; localCa: { key: string; fingerprint: string } };
+      expect(report.tunnel).toMatchObject({ id: d.tunnelId, domain: d.domain });
+      const newFp = fp(fs.readFileSync(deploymentPaths(d.dir).caCert, 'utf8'));
+      expect(report.localCa).toMatchObject({ key: 'ECDSA P-256', fingerprint: newFp });
+      expect(report.certificates.map((c) => [c.local, c.archivedAt === null])).toEqual([
+        ['ca.crt', true],
+        ['ca.previous.crt', false],
+      ]);
+    } finally {
+      await d.proxy.close();
+    }
+  }, 60_000);
+});
+
 describe('ca rotate, manual flow', () => {
   it('serves the old CA until --registered, then the new one; the CLI prints the PEM and the revoke step', async () => {
     const d = await deployment();
