@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { readWifSettings } from '../../anthropic/index.js';
 import { readTextIfExists } from '../../bundle/atomic-file.js';
 import { deploymentPaths } from '../../bundle/layout.js';
-import { AbortedError, ValidationError } from '../../errors.js';
+import { AbortedError, ExitCode, UserError } from '../../errors.js';
 import { rotateCa, type CaRotateEvent, type CaRotateResult } from '../../ops/ca-rotate.js';
 import { proxyServes } from '../../ops/proxy-serving.js';
 import { TUNNEL_PROTOCOL } from '../../probe/index.js';
@@ -50,7 +50,9 @@ export function registerCa(program: Command): void {
 
 function parseWait(raw: string): number {
   const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0 || n > 3600) throw new ValidationError(`invalid --wait-timeout "${raw}": give seconds between 1 and 3600`, 'e.g. --wait-timeout 60');
+  if (!Number.isFinite(n) || n <= 0 || n > 3600) {
+    throw new UserError(`invalid --wait-timeout "${raw}": give seconds between 1 and 3600`, { hint: 'e.g. --wait-timeout 60', code: 'INVALID_WAIT_TIMEOUT', exitCode: ExitCode.usage });
+  }
   return n * 1000;
 }
 
@@ -74,7 +76,9 @@ async function runCaRotate(options: CaRotateCliOptions): Promise<void> {
   if (options.dryRun) return report(await rotateCa({ ...base, dryRun: true }), options);
 
   if (flow === 'wif' && !options.yes) {
-    if (!interactive) throw new ValidationError('ca rotate changes the tunnel\'s CAs and the proxy\'s certificate: pass --yes to go ahead', 'see first what it would do with --dry-run');
+    if (!interactive) {
+      throw new UserError("ca rotate changes the tunnel's CAs and the proxy's certificate: pass --yes to go ahead", { hint: 'see first what it would do with --dry-run', code: 'CONFIRMATION_REQUIRED', exitCode: ExitCode.usage });
+    }
     if (!(await askConfirm('Register a new CA on the tunnel, switch the proxy to it, then archive the old CA?', false))) throw new AbortedError('nothing was changed');
   }
   let result = await rotateCa({ ...base, registered: options.registered });
