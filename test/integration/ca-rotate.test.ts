@@ -13,7 +13,8 @@ import { inspectCertificate } from '../../src/pki/index.js';
 import { silentLogger } from '../../src/proxy/logger.js';
 import { startProxy, type RunningProxy } from '../../src/proxy/server.js';
 import { fakeJwt, startAnthropicStandin, type AnthropicStandin } from '../helpers/anthropic-standin.js';
-import { fakeTunnelToken, runCli } from '../helpers/cli.js';
+import { execa } from 'execa';
+import { CLI, fakeTunnelToken, runCli } from '../helpers/cli.js';
 import { startSampleMcpServer, type SampleMcpServer } from '../helpers/mcp-upstream.js';
 import { writeTestPki } from '../helpers/pki.js';
 import { hasCompleteResponse, openTunnelSocket, rawExchange } from '../helpers/tunnel-client.js';
@@ -89,6 +90,25 @@ async function deployment(): Promise<Deployment> {
 
 function wifOptions(d: Deployment, extra: Partial<CaRotateOptions> = {}): CaRotateOptions {
   return { dir: d.dir, flow: 'wif', api: api(), confirmServing: (e) => proxyServes(d.wsUrl, e, 10_000, 50), ...extra };
+}
+
+function wifEnv(): string {
+  return [
+    'MCP_TUNNEL_FLOW=wif',
+    `ANTHROPIC_FEDERATION_RULE_ID=${standin.federationRuleId}`,
+    `ANTHROPIC_ORGANIZATION_ID=${standin.organizationId}`,
+    `ANTHROPIC_IDENTITY_TOKEN_FILE=${jwtFile}`,
+    `MCP_TUNNEL_API_URL=${standin.url}`,
+    `TUNNEL_TOKEN=${fakeTunnelToken()}`,
+    '',
+  ].join('\n');
+}
+
+/** The environment runCli gives the CLI (CI set, none of our variables from the host). */
+function cliEnv(): Record<string, string> {
+  const env: Record<string, string> = { CI: 'true', NO_COLOR: '1' };
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('MCP_TUNNEL_') && k !== 'TUNNEL_TOKEN') env[k] = v;
+  return env;
 }
 
 const fp = (pem: string): string => inspectCertificate(pem).fingerprintSha256;
@@ -222,16 +242,7 @@ describe('ca rotate and tunnel show through the CLI, programmatic flow', () => {
   it('refuses without --yes when it cannot ask; with it, rotates; tunnel show marks which certificate is which file', async () => {
     const d = await deployment();
     try {
-      const env = [
-        'MCP_TUNNEL_FLOW=wif',
-        `ANTHROPIC_FEDERATION_RULE_ID=${standin.federationRuleId}`,
-        `ANTHROPIC_ORGANIZATION_ID=${standin.organizationId}`,
-        `ANTHROPIC_IDENTITY_TOKEN_FILE=${jwtFile}`,
-        `MCP_TUNNEL_API_URL=${standin.url}`,
-        `TUNNEL_TOKEN=${fakeTunnelToken()}`,
-        '',
-      ].join('\n');
-      fs.writeFileSync(path.join(d.dir, '.env'), env, { mode: 0o600 });
+      fs.writeFileSync(path.join(d.dir, '.env'), wifEnv(), { mode: 0o600 });
       const tuning = { MCP_TUNNEL_API_RETRY_BASE_MS: '2' };
       const refused = await runCli(['ca', 'rotate', '--dir', d.dir, '--non-interactive'], { env: tuning });
       expect(refused.exitCode).toBe(2);
@@ -252,6 +263,52 @@ describe('ca rotate and tunnel show through the CLI, programmatic flow', () => {
         ['ca.crt', true],
         ['ca.previous.crt', false],
       ]);
+    } finally {
+      await d.proxy.close();
+    }
+  }, 60_000);
+});
+
+describe('ca rotate killed with SIGKILL', () => {
+  /** What is on disk when the process dies: the new CA written but not recorded, then each recorded step. */
+  const moments: Array<[string, (dir: string) => boolean]> = [
+    ['new CA key written, nothing recorded', (dir) => fs.existsSync(rotationFiles(deploymentPaths(dir)).nextKey)],
+    ...(['created', 'registered', 'swapped'] as const).map((step): [string, (dir: string) => boolean] => [
+      `step "${step}" recorded`,
+      (dir) => {
+        try {
+          return (JSON.parse(fs.readFileSync(rotationFiles(deploymentPaths(dir)).state, 'utf8')) as { step: string }).step === step;
+        } catch {
+          return false;
+        }
+      },
+    ]),
+  ];
+
+  it.each(moments)('right after: %s; the next run completes with one registration and one archive', async (_, reached) => {
+    const d = await deployment();
+    try {
+      fs.writeFileSync(path.join(d.dir, '.env'), wifEnv(), { mode: 0o600 });
+      const args = ['ca', 'rotate', '--dir', d.dir, '--non-interactive', '--yes', '--proxy', d.wsUrl, '--wait-timeout', '10'];
+      const child = execa(process.execPath, [CLI, ...args], { env: { ...cliEnv(), MCP_TUNNEL_API_RETRY_BASE_MS: '2' }, extendEnv: false, reject: false });
+      let killed = false;
+      const watch = setInterval(() => {
+        if (!killed && reached(d.dir)) {
+          killed = child.kill('SIGKILL');
+        }
+      }, 2);
+      const first = await child;
+      clearInterval(watch);
+      expect(first.signal, first.stderr).toBe('SIGKILL');
+
+      const again = await runCli(args, { env: { MCP_TUNNEL_API_RETRY_BASE_MS: '2' } });
+      expect(again.exitCode, again.stderr).toBe(0);
+      expect(registrations(standin)).toHaveLength(1);
+      expect(archives(standin)).toHaveLength(1);
+      const newCa = fs.readFileSync(deploymentPaths(d.dir).caCert, 'utf8');
+      expect(standin.activeCertificates(d.tunnelId).map((c) => c.fingerprint)).toEqual([fp(newCa)]);
+      expect(fs.readFileSync(path.join(d.dir, 'data', 'ca.previous.crt'), 'utf8')).toBe(d.oldCaPem);
+      expect(await servedBy(d)).toBe(fp(newCa));
     } finally {
       await d.proxy.close();
     }
