@@ -334,6 +334,18 @@ describe('ca rotate, manual flow', () => {
       expect(second.stdout).toContain(`Revoke on the row with fingerprint ${fp(d.oldCaPem)}`);
       expect(await servedBy(d)).toBe(fp(next));
       expect(fs.readFileSync(path.join(d.dir, 'data', 'ca.crt'), 'utf8')).toBe(next);
+
+      const show = await runCli(['tunnel', 'show', '--dir', d.dir, '--json']);
+      expect(show.exitCode, show.stderr).toBe(0);
+      expect(JSON.parse(show.stdout)).toMatchObject({
+        flow: 'manual',
+        tunnel: { id: d.tunnelId, domain: d.domain },
+        token: { present: true, source: '.env' },
+        localCa: { fingerprint: fp(next), key: 'ECDSA P-256' },
+        serverCertificate: { signedByLocalCa: true, renewalDue: false },
+        certificates: null,
+        rotation: null,
+      });
     } finally {
       await d.proxy.close();
     }
