@@ -325,6 +325,8 @@ describe('ca rotate, manual flow', () => {
       const next = fs.readFileSync(path.join(d.dir, 'data', 'ca.next.crt'), 'utf8');
       expect(first.stdout).toContain(next.trim());
       expect(first.stdout).toContain('--registered');
+      const doctor = await runCli(['doctor', '--dir', d.dir, '--json', '--no-edge-check', '--timeout', '1000']);
+      expect((JSON.parse(doctor.stdout) as { findings: Array<{ id: string; status: string }> }).findings.find((f) => f.id === 'ca.rotation')).toMatchObject({ status: 'warn' });
       // not registered yet: new handshakes still get the old CA's certificate
       await new Promise((r) => setTimeout(r, 200));
       expect(await servedBy(d)).toBe(fp(d.oldCaPem));

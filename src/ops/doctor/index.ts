@@ -5,6 +5,7 @@ import { parseEnvFile } from '../../bundle/env-file.js';
 import { deploymentPaths } from '../../bundle/layout.js';
 import { proxyContainerUser } from '../../bundle/ownership.js';
 import { ValidationError } from '../../errors.js';
+import { rotationFiles } from '../ca-rotate.js';
 import { checkCertificates } from './certificates.js';
 import { checkProxyConfig } from './config.js';
 import { checkEgress, checkStack, checkToken, DEFAULT_EDGE_TARGETS } from './environment.js';
@@ -85,6 +86,16 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   }
 
   findings.push(...(await checkCertificates({ paths, domain, domainSource, now, renewerScheduled })));
+  const rotation = await readText(rotationFiles(paths).state);
+  if (rotation.text !== undefined) {
+    let step = 'unknown';
+    try {
+      step = String((JSON.parse(rotation.text) as { step?: unknown }).step ?? 'unknown');
+    } catch {
+      // an unreadable record is reported by ca rotate itself
+    }
+    findings.push(warn('ca.rotation', `a CA rotation is in progress (data/ca-rotation.json, step: ${step}); the tunnel may trust two CAs until it ends`, `finish it: mcp-tunnel ca rotate --dir ${paths.dir}`));
+  }
   const extraDataFiles = config.caFile?.startsWith('/data/') ? [path.posix.basename(config.caFile)] : [];
   findings.push(...(await checkPermissions({ paths, identity, identitySource, renewer: renewerScheduled, extraDataFiles })));
   findings.push(...checkToken(env.TUNNEL_TOKEN, tokenRead.text?.split('\n')[0]));
