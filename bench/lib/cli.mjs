@@ -117,7 +117,7 @@ const DEPENDENCIES = [
   '@modelcontextprotocol/sdk/client/streamableHttp.js',
   '@modelcontextprotocol/sdk/server/mcp.js',
   '@inquirer/prompts',
-  'node-forge',
+  '@peculiar/x509',
   'undici',
   'prom-client',
   'execa',

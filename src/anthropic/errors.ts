@@ -14,6 +14,7 @@ export type ApiOperation =
   | 'list-tunnels'
   | 'list-certificates'
   | 'register-certificate'
+  | 'archive-certificate'
   | 'reveal-token'
   | 'rotate-token';
 
@@ -34,6 +35,7 @@ const DOING: Record<ApiOperation, string> = {
   'list-tunnels': 'list tunnels',
   'list-certificates': "list the tunnel's CA certificates",
   'register-certificate': 'register the CA certificate',
+  'archive-certificate': 'archive a CA certificate',
   'reveal-token': 'reveal the tunnel token',
   'rotate-token': 'rotate the tunnel token',
 };

@@ -45,3 +45,13 @@ export {
   type CloudflaredState,
   type StackControl,
 } from './stack-control.js';
+export {
+  archiveCertificate,
+  getTunnel,
+  listActive,
+  listAllCertificates,
+  registerCa,
+  type TunnelCertificate,
+  type TunnelInfo,
+  type TunnelsApi,
+} from './certificates.js';

@@ -83,7 +83,7 @@ export const MAX_ACTIVE_CERTIFICATES = 2;
 const ADOPT_WINDOW_MS = 120_000;
 
 const summarizeTunnel = (t: BetaTunnel): TunnelSummary => ({ id: t.id, domain: t.domain, displayName: t.display_name, createdAt: t.created_at });
-const summarizeCertificate = (c: BetaTunnelCertificate): CertificateSummary => ({
+export const summarizeCertificate = (c: BetaTunnelCertificate): CertificateSummary => ({
   id: c.id,
   fingerprint: c.fingerprint.toLowerCase().replace(/:/g, ''),
   expiresAt: c.expires_at,
@@ -184,7 +184,7 @@ export function checkApiToken(raw: string, source: string): string {
   }
 }
 
-async function call<T>(ctx: ApiErrorContext, fn: () => PromiseLike<T>): Promise<T> {
+export async function call<T>(ctx: ApiErrorContext, fn: () => PromiseLike<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
@@ -277,7 +277,7 @@ async function findCreatedSince(options: ProvisionOptions, sinceMs: number): Pro
   return undefined;
 }
 
-async function listActiveCertificates(client: TunnelsClient, tunnelId: string, ctx: Omit<ApiErrorContext, 'operation'>): Promise<CertificateSummary[]> {
+export async function listActiveCertificates(client: TunnelsClient, tunnelId: string, ctx: Omit<ApiErrorContext, 'operation'>): Promise<CertificateSummary[]> {
   return call({ ...ctx, operation: 'list-certificates' }, async () => {
     const out: CertificateSummary[] = [];
     for await (const c of client.beta.tunnels.certificates.list(tunnelId, { limit: 100 })) {
@@ -287,17 +287,21 @@ async function listActiveCertificates(client: TunnelsClient, tunnelId: string, c
   });
 }
 
-function capError(tunnelId: string, active: CertificateSummary[], fingerprint: string): UserError {
-  return new EnvironmentError(
-    `tunnel ${tunnelId} already has ${active.length} active CA certificates, the most it can hold, and data/ca.crt (fingerprint ${fingerprint}) is not one of them: ${describeCertificates(active)}`,
-    'archive the one you no longer use (Console, or POST /v1/tunnels/{id}/certificates/{cid}/archive) and re-run; or restore the data/ca.crt and data/ca.key that match a registered one',
+export function capError(tunnelId: string, active: CertificateSummary[], fingerprint: string, label = 'data/ca.crt'): UserError {
+  return new UserError(
+    `tunnel ${tunnelId} already has ${active.length} active CA certificates, the most it can hold, and ${label} (fingerprint ${fingerprint}) is not one of them: ${describeCertificates(active)}`,
+    {
+      hint: 'archive the one you no longer use (Console, or POST /v1/tunnels/{id}/certificates/{cid}/archive) and re-run; or restore the data/ca.crt and data/ca.key that match a registered one',
+      code: 'CA_SLOTS_FULL',
+      exitCode: ExitCode.environment,
+    },
   );
 }
 
-async function ensureCertificate(
-  options: ProvisionOptions,
+export async function ensureCertificate(
+  options: Pick<ProvisionOptions, 'client' | 'maxRetries' | 'retryBaseDelayMs'>,
   tunnelId: string,
-  ca: CaResolution,
+  ca: { pair: { certPem: string }; fingerprint: string },
   ctx: Omit<ApiErrorContext, 'operation'>,
 ): Promise<{ certificate: CertificateSummary; certificateAction: CertificateAction; active: CertificateSummary[] }> {
   const { client } = options;

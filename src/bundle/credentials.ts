@@ -5,16 +5,15 @@ import {
   countPemCertificates,
   createCa,
   inspectCertificate,
+  isRenewalDue,
   issueServerCert,
   keyMatchesCertificate,
   verifySignedBy,
+  type CaKeyType,
   type PemPair,
 } from '../pki/index.js';
 import { readTextIfExists } from './atomic-file.js';
 import type { DeploymentPaths } from './layout.js';
-
-/** init re-issues a server certificate it would otherwise keep when less than this remains. */
-export const INIT_RENEW_BEFORE_MS = 30 * 86_400_000;
 
 export interface CaResolution {
   pair: PemPair;
@@ -27,10 +26,10 @@ export interface CaResolution {
  * Console again, and a tunnel holds at most two. So a half-present or unusable CA is an error for the
  * user to resolve, never a reason to make a new one.
  */
-export async function resolveCa(paths: DeploymentPaths, now: Date): Promise<CaResolution> {
+export async function resolveCa(paths: DeploymentPaths, now: Date, keyType?: CaKeyType): Promise<CaResolution> {
   const [certPem, keyPem] = await Promise.all([readTextIfExists(paths.caCert), readTextIfExists(paths.caKey)]);
   if (certPem === undefined && keyPem === undefined) {
-    const pair = await createCa({ now });
+    const pair = await createCa({ now, keyType });
     return { pair, reused: false, fingerprint: inspectCertificate(pair.certPem).fingerprintSha256 };
   }
   if (certPem === undefined || keyPem === undefined) {
@@ -82,6 +81,6 @@ function keepOrWhy(certPem: string, keyPem: string, ca: PemPair, domain: string,
   const findings = checkServerCertificate(info, inspectCertificate(ca.certPem), { domain, now, signedByCa });
   if (findings.some((f) => !f.ok && f.rule === 'server.san')) return 'domain-changed';
   if (findings.some((f) => !f.ok && !f.advisory)) return 'invalid';
-  if (info.notAfter.getTime() - now.getTime() < INIT_RENEW_BEFORE_MS) return 'expiring';
+  if (isRenewalDue(info.notAfter, now)) return 'expiring';
   return 'reused';
 }

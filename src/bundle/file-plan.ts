@@ -45,6 +45,8 @@ export async function classifyFiles(files: PlannedFile[]): Promise<FileChange[]>
 export interface PlannedDir {
   path: string;
   mode: number;
+  /** Created with `mode` when missing; an existing one keeps its mode (a directory init did not create). */
+  keepExisting?: boolean;
 }
 
 /**
@@ -53,6 +55,7 @@ export interface PlannedDir {
  */
 export async function applyChanges(dirs: PlannedDir[], changes: FileChange[]): Promise<void> {
   for (const dir of dirs) {
+    if (dir.keepExisting && (await fs.stat(dir.path).catch(() => undefined))?.isDirectory()) continue;
     await fs.mkdir(dir.path, { recursive: true, mode: dir.mode });
     await fs.chmod(dir.path, dir.mode);
   }

@@ -1,7 +1,9 @@
-import { ValidationError } from '../errors.js';
+import { ExitCode, UserError, ValidationError } from '../errors.js';
+import path from 'node:path';
+import type { CaKeyType } from '../pki/index.js';
 import fs from 'node:fs/promises';
 import { readTextIfExists } from './atomic-file.js';
-import { hasRenewerService, renderComposeFile, renewerAccess, type RenewerAccess } from './compose-file.js';
+import { hasRenewerService, isGeneratedComposeFile, renderComposeFile, renewerAccess, type RenewerAccess } from './compose-file.js';
 import { resolveCa, resolveServerCert, type CaResolution, type ServerCertResolution } from './credentials.js';
 import { updateEnvFile, type EnvEntry } from './env-file.js';
 import { updateGitignore, type ExistingDeployment } from './existing.js';
@@ -35,6 +37,8 @@ export interface InitSettings {
   upstreamSystemCas?: boolean;
   /** Add the cert-renewer service (init --auto-renew); undefined keeps what compose.yaml already has. */
   autoRenew?: boolean;
+  /** The key type of a CA init creates (--ca-key); an existing CA is kept whatever its type. */
+  caKeyType?: CaKeyType;
 }
 
 export interface InitPlan {
@@ -49,6 +53,8 @@ export interface InitPlan {
   autoRenew: boolean;
   /** What data/ and ca.key need for the renewer when init runs as root (compose-file.ts, renewerAccess). */
   renewerAccess?: RenewerAccess;
+  /** The operator's compose file (not written by mcp-tunnel), kept as it is; undefined when init writes compose.yaml. */
+  adoptedCompose?: string;
 }
 
 export interface InitContext {
@@ -70,10 +76,21 @@ export async function planInit(settings: InitSettings, existing: ExistingDeploym
   checkHttpsUpstreams(settings.routes, upstreamTls);
   const paths = deploymentPaths(settings.dir);
   const identity = containerIdentity(ctx.invoker);
-  const ca = await resolveCa(paths, ctx.now);
+  const ca = await resolveCa(paths, ctx.now, settings.caKeyType);
   const server = await resolveServerCert(paths, ca.pair, settings.tunnelDomain, ctx.now);
   const proxyOwner = identity.chownProxyFiles ? { uid: identity.uid, gid: identity.gid } : undefined;
-  const autoRenew = settings.autoRenew ?? hasRenewerService(await readTextIfExists(paths.compose));
+  const composeText = await readTextIfExists(paths.compose);
+  // A directory laid out by Anthropic's tools (their docker-compose.yaml): init adds what is missing and
+  // leaves what it did not create as it is, modes and owners included (their containers read them so).
+  const adoptedCompose = composeText !== undefined && !isGeneratedComposeFile(composeText) ? path.basename(paths.compose) : undefined;
+  if (adoptedCompose !== undefined && settings.autoRenew) {
+    throw new UserError(`--auto-renew would edit ${adoptedCompose}, which mcp-tunnel did not write`, {
+      hint: 'schedule renewal on the host instead (cron: mcp-tunnel renew-cert --dir DIR), or move the file away to let init write compose.yaml',
+      code: 'COMPOSE_NOT_OURS',
+      exitCode: ExitCode.usage,
+    });
+  }
+  const autoRenew = settings.autoRenew ?? hasRenewerService(composeText);
   const access = autoRenew ? renewerAccess(identity) : undefined;
 
   const env: EnvEntry[] = [
@@ -105,16 +122,18 @@ export async function planInit(settings: InitSettings, existing: ExistingDeploym
     file(paths.proxyConfig, renderProxyConfig({ tunnelDomain: settings.tunnelDomain, routes: settings.routes, allowedIps: settings.allowedIps, upstreamTls }), 0o644),
     file(paths.env, updateEnvFile(existing.envText, env), 0o600),
     file(paths.gitignore, updateGitignore(existing.gitignoreText), 0o644),
-    file(paths.compose, renderComposeFile({ engine: settings.engine, version: ctx.version, autoRenew }), 0o644),
+    ...(adoptedCompose === undefined ? [file(paths.compose, renderComposeFile({ engine: settings.engine, version: ctx.version, autoRenew }), 0o644)] : []),
   ];
+  const changes = await classifyFiles(planned);
   return {
     paths,
     dirs: [
-      { path: paths.dir, mode: 0o755 },
-      { path: paths.dataDir, mode: access?.dataDir.mode ?? identity.dataDirMode },
-      { path: paths.configDir, mode: 0o755 },
+      { path: paths.dir, mode: 0o755, keepExisting: adoptedCompose !== undefined },
+      { path: paths.dataDir, mode: access?.dataDir.mode ?? identity.dataDirMode, keepExisting: adoptedCompose !== undefined },
+      { path: paths.configDir, mode: 0o755, keepExisting: adoptedCompose !== undefined },
     ],
-    changes: await classifyFiles(planned),
+    changes: adoptedCompose === undefined ? changes : changes.map((c) => (c.status === 'repair' ? { ...c, status: 'unchanged' } : c)),
+    adoptedCompose,
     ca,
     server,
     identity,

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -6,6 +7,7 @@ import path from 'node:path';
  */
 export interface DeploymentPaths {
   dir: string;
+  /** The compose file that is there (compose.yaml, docker-compose.yaml, ...), else where init writes compose.yaml. */
   compose: string;
   env: string;
   envPrevious: string;
@@ -25,12 +27,27 @@ export interface DeploymentPaths {
   upstreamCa: string;
 }
 
+/**
+ * Compose's file names in docker-compose 1.29's order of preference. Anthropic's Compose guide writes
+ * docker-compose.yaml, mcp-tunnel writes compose.yaml: a directory has one of them.
+ */
+export const COMPOSE_FILENAMES = ['docker-compose.yml', 'docker-compose.yaml', 'compose.yml', 'compose.yaml'] as const;
+/** What init writes when the directory has no compose file yet. */
+export const DEFAULT_COMPOSE_FILENAME = 'compose.yaml';
+
+/** The one place the compose file's name is resolved: the first that exists, else compose.yaml. */
+export function resolveComposeFile(dir: string): string {
+  const root = path.resolve(dir);
+  const found = COMPOSE_FILENAMES.find((f) => existsSync(path.join(root, f)));
+  return path.join(root, found ?? DEFAULT_COMPOSE_FILENAME);
+}
+
 export function deploymentPaths(dir: string): DeploymentPaths {
   const root = path.resolve(dir);
   const data = path.join(root, 'data');
   return {
     dir: root,
-    compose: path.join(root, 'compose.yaml'),
+    compose: resolveComposeFile(root),
     env: path.join(root, '.env'),
     envPrevious: path.join(root, '.env.previous'),
     gitignore: path.join(root, '.gitignore'),

@@ -30,3 +30,21 @@ export function containerIdentity(invoker: { uid: number; gid: number }): Contai
 export function currentInvoker(): { uid: number; gid: number } {
   return { uid: process.getuid?.() ?? OFFICIAL_CONTAINER_ID, gid: process.getgid?.() ?? OFFICIAL_CONTAINER_ID };
 }
+
+/**
+ * The user the proxy container runs as, and where that was read: MCP_TUNNEL_UID/GID in .env (what
+ * mcp-tunnel's compose.yaml interpolates), else a literal `user: "UID:GID"` on the proxy service (what
+ * Anthropic's docker-compose.yaml has), else the official 65532.
+ */
+export function proxyContainerUser(env: Readonly<Record<string, string | undefined>>, composeText: string | undefined, composeName = 'the compose file'): { uid: number; gid: number; source: string } {
+  const num = (v: string | undefined): number | undefined => (v !== undefined && /^\d+$/.test(v.trim()) ? Number(v) : undefined);
+  const uid = num(env.MCP_TUNNEL_UID);
+  if (uid !== undefined) return { uid, gid: num(env.MCP_TUNNEL_GID) ?? uid, source: 'MCP_TUNNEL_UID/GID in .env' };
+  // A line scan, not a YAML parse: this only has to recognise the literal the official guide writes.
+  const literal = composeText === undefined ? null : /^\s+user:\s*["']?(\d+)(?::(\d+))?["']?\s*$/m.exec(composeText);
+  if (literal !== null) {
+    const u = Number(literal[1]);
+    return { uid: u, gid: literal[2] === undefined ? u : Number(literal[2]), source: `user: in ${composeName}` };
+  }
+  return { uid: OFFICIAL_CONTAINER_ID, gid: OFFICIAL_CONTAINER_ID, source: `no MCP_TUNNEL_UID in .env: compose's default ${OFFICIAL_CONTAINER_ID}` };
+}

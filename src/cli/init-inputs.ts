@@ -29,6 +29,7 @@ export interface InitOptions {
   yes?: boolean;
   printCa?: boolean;
   autoRenew?: boolean;
+  caKey?: 'ecdsa' | 'rsa';
 }
 
 export async function checkDir(dir: string): Promise<void> {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { ValidationError } from '../errors.js';
 import { parseEnvFile } from '../bundle/env-file.js';
-import { projectNameFor } from '../bundle/layout.js';
+import { projectNameFor, resolveComposeFile } from '../bundle/layout.js';
 import { interpolateValue, type InterpolationContext } from './interpolate.js';
 import { fail, isDict, pyStr, type Dict } from './compose-fields.js';
 import { mergeServices } from './compose-merge.js';
@@ -22,8 +22,7 @@ import type { PyJson } from './py-compat.js';
  * with one line naming the key, instead of being silently ignored.
  */
 
-/** Compose's files, in its order of preference (docker-compose 1.29: docker-compose.yml first). */
-export const COMPOSE_FILENAMES = ['docker-compose.yml', 'docker-compose.yaml', 'compose.yml', 'compose.yaml'] as const;
+export { COMPOSE_FILENAMES } from '../bundle/layout.js';
 export const COMPOSE_OVERRIDE_FILENAMES = [
   'docker-compose.override.yml',
   'docker-compose.override.yaml',
@@ -178,13 +177,13 @@ export function findComposeFiles(dir: string, env: Readonly<Record<string, strin
       .filter(Boolean)
       .map((f) => path.resolve(root, f));
   }
-  const main = COMPOSE_FILENAMES.find((f) => existsSync(path.join(root, f)));
-  if (!main) {
-    throw new ValidationError(`no compose.yaml in ${root}`, 'run in the deployment directory or pass --dir DIR (or set MCP_TUNNEL_DIR); mcp-tunnel init creates it');
+  const main = resolveComposeFile(root);
+  if (!existsSync(main)) {
+    throw new ValidationError(`no compose file (compose.yaml or docker-compose.yaml) in ${root}`, 'run in the deployment directory or pass --dir DIR (or set MCP_TUNNEL_DIR); mcp-tunnel init creates it');
   }
   const overrides = COMPOSE_OVERRIDE_FILENAMES.filter((f) => existsSync(path.join(root, f)));
   if (overrides.length > 1) fail(`more than one override file in ${root}: ${overrides.join(', ')}`, 'keep only one (compose refuses to choose)');
-  return [path.join(root, main), ...overrides.map((f) => path.join(root, f))];
+  return [main, ...overrides.map((f) => path.join(root, f))];
 }
 
 // ---------------------------------------------------------------------------------------------------------

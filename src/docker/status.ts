@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import { deploymentPaths } from '../bundle/layout.js';
 import { parseProxyConfig } from '../bundle/proxy-config.js';
 import { UserError } from '../errors.js';
-import { inspectCertificate } from '../pki/index.js';
+import { inspectCertificate, isRenewalDue } from '../pki/index.js';
 import { connectDocker, daemonInfo, pingDocker, type DockerConnection } from './client.js';
 import { loadComposeProject, resolveProjectName, type ComposeProject, type LoadOptions } from './compose-model.js';
 import { configHash } from './config-hash.js';
@@ -75,6 +75,8 @@ export interface CertificateStatus {
   /** Whole days until notAfter (negative once expired). */
   daysLeft: number;
   expired: boolean;
+  /** In the renewal window (the rule renew-cert, init and doctor use too). */
+  renewalDue: boolean;
   dnsNames: string[];
 }
 
@@ -111,7 +113,7 @@ async function readRoutes(dir: string): Promise<{ routes: RouteStatus[]; error?:
   }
 }
 
-async function readCertificate(dir: string, now: Date): Promise<{ certificate?: CertificateStatus; error?: string }> {
+export async function readCertificate(dir: string, now: Date): Promise<{ certificate?: CertificateStatus; error?: string }> {
   const file = deploymentPaths(dir).tlsCert;
   let pem: string;
   try {
@@ -128,6 +130,7 @@ async function readCertificate(dir: string, now: Date): Promise<{ certificate?: 
         notAfter: info.notAfter.toISOString(),
         daysLeft: Math.floor(msLeft / 86_400_000),
         expired: msLeft <= 0,
+        renewalDue: isRenewalDue(info.notAfter, now),
         dnsNames: info.dnsNames,
       },
     };
@@ -206,7 +209,7 @@ export async function stackStatus(dir: string, options: StatusOptions = {}): Pro
   const { routes, error: routesError } = await readRoutes(dir);
   const { certificate, error: certificateError } = await readCertificate(dir, now);
   if (certificate?.expired) problems.push(`data/tls.crt expired on ${certificate.notAfter}: mcp-tunnel renew-cert`);
-  else if (certificate && certificate.daysLeft < 30) problems.push(`data/tls.crt expires in ${certificate.daysLeft} days: mcp-tunnel renew-cert`);
+  else if (certificate?.renewalDue) problems.push(`data/tls.crt expires in ${certificate.daysLeft} days: mcp-tunnel renew-cert`);
   if (composeError) problems.push(`compose.yaml: ${composeError}`);
 
   const present = services.filter((s) => s.state !== 'missing');

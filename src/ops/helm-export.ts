@@ -9,7 +9,7 @@ import { deploymentPaths } from '../bundle/layout.js';
 import { parseProxyConfig, type ProxyConfig } from '../bundle/proxy-config.js';
 import { validateTunnelToken } from '../bundle/validate.js';
 import { ConfigError, UserError, ValidationError } from '../errors.js';
-import { inspectCertificate } from '../pki/index.js';
+import { inspectCertificate, RENEW_BEFORE } from '../pki/index.js';
 import { EDGE_CIDRS } from './doctor/environment.js';
 
 /**
@@ -18,22 +18,53 @@ import { EDGE_CIDRS } from './doctor/environment.js';
  * into the two Secret manifests the chart reads (mcp-tunnel-token: tunnel-token; mcp-tunnel-cert:
  * tls.crt, tls.key), written 0600.
  *
- * Where the chart's values are not documented beyond their names, the choices live here:
+ * Only the values the chart documents are written (DOCUMENTED_HELM_VALUES, docs/contract.md), and only
+ * with a value: an empty string would shadow the chart's default. So:
  * - gateway.config carries the proxy config minus listen_addr and tls (the chart owns the listener and
  *   mounts the certificate Secret itself);
- * - networkPolicy.egress.mcpServers lists one entry per route: { name, cidr: <ip>/32, port } for an IP
- *   upstream, { name, host, port } for a hostname (a NetworkPolicy needs addresses: replace it);
- * - api.wif.tokenFile empty = the chart's default (its projected service-account token); api.wif.audience
- *   is the aud claim of the identity token this deployment uses, when it can be read;
- * - tunnel.tokenVersion starts at 1 (bump it to rotate the token, as with the setup component).
+ * - networkPolicy.egress.mcpServers is left to the operator: its shape is not documented, so the upstream
+ *   addresses are printed as a warning instead of written in an invented shape;
+ * - api.wif.tokenFile is never written (the chart's default is its projected service-account token);
+ *   api.wif.audience only when this deployment's identity token names another audience than the chart's
+ *   default (api.anthropic.com);
+ * - tunnel.tokenVersion starts at 1 (bump it to rotate the token, as with the setup component);
+ * - the Secrets are `Opaque`, what `kubectl create secret generic ... | kubectl apply` (the docs' renewal
+ *   command) makes: a Secret's type cannot change, so a kubernetes.io/tls one could not be updated that way.
  */
 export const HELM_CHART = 'oci://us-docker.pkg.dev/anthropic-public-registry/charts/mcp-tunnel';
 export const HELM_CHART_VERSION = '2.0.2';
 export const TOKEN_SECRET = { name: 'mcp-tunnel-token', key: 'tunnel-token' } as const;
 export const CERT_SECRET = { name: 'mcp-tunnel-cert', certKey: 'tls.crt', keyKey: 'tls.key' } as const;
 export const DEFAULT_CRON_SCHEDULE = '0 3 * * *';
-export const DEFAULT_RENEW_BEFORE = '720h';
+export const DEFAULT_RENEW_BEFORE = RENEW_BEFORE;
 export const HELM_NAMESPACE = 'mcp-tunnel';
+/** The chart's audience when api.wif.audience is not set. */
+export const CHART_DEFAULT_AUDIENCE = 'api.anthropic.com';
+
+/**
+ * The value paths the chart documents (docs/contract.md, "Scale out"). A path ending in ".*" admits
+ * anything below it: gateway.config takes the proxy config's own fields.
+ */
+export const DOCUMENTED_HELM_VALUES = [
+  'api.wif.federationRuleId',
+  'api.wif.organizationId',
+  'api.wif.workspaceId',
+  'api.wif.tokenFile',
+  'api.wif.audience',
+  'tunnel.id',
+  'tunnel.tokenVersion',
+  'gateway.config.*',
+  'networkPolicy.ingress.enabled',
+  'networkPolicy.egress.enabled',
+  'networkPolicy.egress.mcpServers',
+  'networkPolicy.egress.cloudflaredEgressCIDRs',
+  'serverCert.cronSchedule',
+  'serverCert.renewBefore',
+  'setup.enabled',
+  'setup.force',
+  'setup.extraVolumes',
+  'setup.extraVolumeMounts',
+] as const;
 
 export interface HelmFile {
   name: string;
@@ -120,8 +151,13 @@ export async function buildHelmExport(dir: string): Promise<HelmExport> {
 
   const mcpServers = mcpServersFrom(config);
   for (const s of mcpServers) {
-    if (s.host) warnings.push(`route ${s.name}: upstream ${s.host} is a hostname; a NetworkPolicy needs addresses: replace host with cidr in networkPolicy.egress.mcpServers`);
+    if (s.host) warnings.push(`route ${s.name}: upstream ${s.host} is a hostname; a NetworkPolicy needs addresses`);
     if (s.cidr?.startsWith('127.')) warnings.push(`route ${s.name}: ${s.cidr} is loopback, which inside a pod is the pod itself: point the route at the server's cluster or LAN address`);
+  }
+  if (mcpServers.length > 0) {
+    warnings.push(
+      `networkPolicy.egress.mcpServers is not written (the chart documents the key, not its shape): allow the upstreams there as the chart's values reference describes: ${mcpServers.map((s) => `${s.name} ${s.cidr ?? s.host}:${s.port}`).join(', ')}`,
+    );
   }
 
   const values: Record<string, unknown> = {
@@ -130,14 +166,15 @@ export async function buildHelmExport(dir: string): Promise<HelmExport> {
   if (flow === 'wif') {
     const jwt = wif.identityTokenFile ? await fs.readFile(wif.identityTokenFile, 'utf8').catch(() => undefined) : undefined;
     const audience = jwtAudience(jwt);
-    if (!audience) warnings.push('api.wif.audience is empty: set it to the audience (aud) your federation rule expects');
+    const isDefaultAudience = audience !== undefined && audience.replace(/^https:\/\//, '').replace(/\/$/, '') === CHART_DEFAULT_AUDIENCE;
+    if (!audience) warnings.push(`api.wif.audience is left to the chart's default (${CHART_DEFAULT_AUDIENCE}): set it if your federation rule expects another audience`);
+    if (!wif.federationRuleId || !wif.organizationId) warnings.push('api.wif.federationRuleId and api.wif.organizationId are not in .env: set them in values.yaml before installing');
     values.api = {
       wif: {
-        federationRuleId: wif.federationRuleId ?? '',
-        organizationId: wif.organizationId ?? '',
+        ...(wif.federationRuleId ? { federationRuleId: wif.federationRuleId } : {}),
+        ...(wif.organizationId ? { organizationId: wif.organizationId } : {}),
         ...(wif.workspaceId ? { workspaceId: wif.workspaceId } : {}),
-        tokenFile: '',
-        audience: audience ?? '',
+        ...(audience && !isDefaultAudience ? { audience } : {}),
       },
     };
     const caText = await readTextIfExists(paths.caCert).catch(() => undefined);
@@ -150,7 +187,7 @@ export async function buildHelmExport(dir: string): Promise<HelmExport> {
   values.gateway = { config: gatewayConfig };
   values.networkPolicy = {
     ingress: { enabled: true },
-    egress: { enabled: true, mcpServers, cloudflaredEgressCIDRs: [...EDGE_CIDRS] },
+    egress: { enabled: true, cloudflaredEgressCIDRs: [...EDGE_CIDRS] },
   };
   values.serverCert = { cronSchedule: DEFAULT_CRON_SCHEDULE, renewBefore: DEFAULT_RENEW_BEFORE };
 
@@ -158,7 +195,7 @@ export async function buildHelmExport(dir: string): Promise<HelmExport> {
     `# values.yaml for Anthropic's mcp-tunnel Helm chart ${HELM_CHART_VERSION}, exported by mcp-tunnel from ${paths.dir}.`,
     `# Flow: ${flow}. ${flow === 'manual' ? 'The token and certificate come from the Secrets mcp-tunnel-token and mcp-tunnel-cert (exported beside this file).' : 'The setup hook provisions the token and the CA through Workload Identity Federation.'}`,
     '# No secret is in this file. gateway.config is config/mcp-proxy.yaml without listen_addr and tls (the chart sets those).',
-    '# networkPolicy.egress.mcpServers: one entry per route ({name, cidr, port}, or {name, host, port} for a hostname upstream).',
+    '# networkPolicy.egress.mcpServers: add your upstreams (export helm printed them) in the shape the chart\'s values reference gives.',
     '',
   ].join('\n');
   const files: HelmFile[] = [{ name: 'values.yaml', content: header + YAML.stringify(values), mode: 0o644 }];
@@ -174,7 +211,7 @@ export async function buildHelmExport(dir: string): Promise<HelmExport> {
       { name: `${TOKEN_SECRET.name}.secret.yaml`, content: secretManifest(TOKEN_SECRET.name, 'Opaque', { [TOKEN_SECRET.key]: token }, 'The tunnel token cloudflared connects with.'), mode: 0o600 },
       {
         name: `${CERT_SECRET.name}.secret.yaml`,
-        content: secretManifest(CERT_SECRET.name, 'kubernetes.io/tls', { [CERT_SECRET.certKey]: certPem, [CERT_SECRET.keyKey]: keyPem }, 'The inner-TLS server certificate and key (signed by the CA registered with the tunnel).'),
+        content: secretManifest(CERT_SECRET.name, 'Opaque', { [CERT_SECRET.certKey]: certPem, [CERT_SECRET.keyKey]: keyPem }, 'The inner-TLS server certificate and key (signed by the CA registered with the tunnel).'),
         mode: 0o600,
       },
     );

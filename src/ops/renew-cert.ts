@@ -5,7 +5,7 @@ import YAML from 'yaml';
 import { readTextIfExists } from '../bundle/atomic-file.js';
 import { parseEnvFile } from '../bundle/env-file.js';
 import { deploymentPaths, type DeploymentPaths } from '../bundle/layout.js';
-import { OFFICIAL_CONTAINER_ID } from '../bundle/ownership.js';
+import { OFFICIAL_CONTAINER_ID, proxyContainerUser } from '../bundle/ownership.js';
 import { validateDomain } from '../bundle/validate.js';
 import { EnvironmentError, ValidationError } from '../errors.js';
 import {
@@ -17,6 +17,7 @@ import {
   inspectCertificate,
   issueServerCert,
   keyMatchesCertificate,
+  RENEW_BEFORE,
   verifySignedBy,
   type CertInfo,
   type PemPair,
@@ -42,7 +43,7 @@ import {
 
 /** renew-cert exits with this when the certificate had enough validity left (documented in its help). */
 export const RENEW_NOT_NEEDED_EXIT_CODE = 10;
-export const DEFAULT_RENEW_BEFORE = '720h';
+export const DEFAULT_RENEW_BEFORE = RENEW_BEFORE;
 export const DEFAULT_CERT_DURATION = '2160h';
 
 export interface RenewOptions {
@@ -155,15 +156,29 @@ async function targetOwner(paths: DeploymentPaths): Promise<{ uid: number; gid: 
   const self = { uid: process.getuid?.() ?? OFFICIAL_CONTAINER_ID, gid: process.getgid?.() ?? OFFICIAL_CONTAINER_ID };
   if (self.uid !== 0) return self;
   const env = parseEnvFile((await readTextIfExists(paths.env).catch(() => undefined)) ?? '');
-  const uid = Number(env.MCP_TUNNEL_UID ?? OFFICIAL_CONTAINER_ID);
-  const gid = Number(env.MCP_TUNNEL_GID ?? OFFICIAL_CONTAINER_ID);
-  return { uid: Number.isInteger(uid) ? uid : OFFICIAL_CONTAINER_ID, gid: Number.isInteger(gid) ? gid : OFFICIAL_CONTAINER_ID };
+  const { uid, gid } = proxyContainerUser(env, await readTextIfExists(paths.compose).catch(() => undefined));
+  return { uid, gid };
 }
 
 async function certMode(file: string): Promise<number> {
   const st = await fs.stat(file).catch(() => undefined);
   // Never looser than init's 0644, never executable.
   return st ? st.mode & 0o644 : 0o644;
+}
+
+/**
+ * The key keeps the mode the proxy reads it with: a directory laid out by the official guide has a 0644
+ * key owned by root for a 65532 container, and a 0600 key there would stop the next reload. Never looser
+ * than 0644; doctor offers the tightening (owner + 0600) that keeps the proxy reading.
+ */
+async function keyMode(file: string): Promise<number> {
+  const st = await fs.stat(file).catch(() => undefined);
+  return st ? (st.mode & 0o644) | 0o600 : 0o600;
+}
+
+/** Owner and modes for a new tls pair: what the current files have (the proxy container reads them so). */
+export async function pairWriteOptions(paths: DeploymentPaths): Promise<{ owner: { uid: number; gid: number }; certMode: number; keyMode: number }> {
+  return { owner: await targetOwner(paths), certMode: await certMode(paths.tlsCert), keyMode: await keyMode(paths.tlsKey) };
 }
 
 type Judgement = { kind: 'ok'; info: CertInfo } | { kind: 'missing' } | { kind: 'invalid'; detail: string; info?: CertInfo } | { kind: 'foreign'; detail: string; hint: string; info: CertInfo };
@@ -256,6 +271,7 @@ export async function renewServerCertificate(options: RenewOptions): Promise<Ren
   const written = await swapCertificatePair(paths, pair, {
     owner,
     certMode: await certMode(paths.tlsCert),
+    keyMode: await keyMode(paths.tlsKey),
     keepPrevious: certPem !== undefined && keyPem !== undefined ? { certPem, keyPem } : undefined,
   });
   let previous: CertSummary | undefined;
@@ -266,6 +282,8 @@ export async function renewServerCertificate(options: RenewOptions): Promise<Ren
 export interface SwapOptions {
   owner: { uid: number; gid: number };
   certMode: number;
+  /** Default 0600. */
+  keyMode?: number;
   /** The pair being replaced, kept as tls.crt.previous / tls.key.previous. */
   keepPrevious?: PemPair;
 }
@@ -292,7 +310,7 @@ export async function swapCertificatePair(paths: DeploymentPaths, pair: PemPair,
         written.push(rel(file));
       }
     }
-    const tmpKey = await stage(files.key, pair.keyPem, 0o600, options.owner);
+    const tmpKey = await stage(files.key, pair.keyPem, options.keyMode ?? 0o600, options.owner);
     staged.push(tmpKey);
     const tmpCert = await stage(files.cert, pair.certPem, options.certMode, options.owner);
     staged.push(tmpCert);

@@ -1,21 +1,28 @@
-import forge from 'node-forge';
 import { ValidationError } from '../errors.js';
-import { BACKDATE_MS, certificateToPem, nameAttributes, randomSerialHex, signSha256, wholeSeconds } from './forge-cert.js';
-import { generateRsaKeyPair } from './keys.js';
+import { BACKDATE_MS, signCertificate, subjectKeyIdExtension, utf8Name, wholeSeconds } from './certificate-builder.js';
+import { generateKey, type KeyKind } from './keys.js';
+import { x509 } from './x509-library.js';
 import type { PemPair } from './types.js';
 
 const DAY_MS = 86_400_000;
 
+/** `--ca-key`: ECDSA P-256 like Anthropic's setup component (the default), or RSA-3072. */
+export type CaKeyType = 'ecdsa' | 'rsa';
+export const CA_KEY_TYPES: readonly CaKeyType[] = ['ecdsa', 'rsa'];
+const CA_KEY_KINDS: Record<CaKeyType, KeyKind> = { ecdsa: 'ecdsa-p256', rsa: 'rsa-3072' };
+
 export interface CreateCaOptions {
   commonName?: string;
+  /** Default 'ecdsa' (P-256). */
+  keyType?: CaKeyType;
   /** Default 3650 (10 years), as the manual flow's docs do. */
   validityDays?: number;
   now?: Date;
 }
 
 /**
- * A self-signed RSA-3072 CA meeting SPEC 4: CA:TRUE critical, keyCertSign + cRLSign critical, SKI present.
- * The CA is registered with the tunnel and signs every server certificate (renewals reuse it), so it lives long.
+ * A self-signed CA meeting the tunnel's rules (docs/contract.md): CA:TRUE critical, keyCertSign + cRLSign
+ * critical, SKI present. It is registered with the tunnel and signs every server certificate, so it lives long.
  */
 export async function createCa(opts: CreateCaOptions = {}): Promise<PemPair> {
   const commonName = opts.commonName ?? 'mcp-tunnel CA';
@@ -26,24 +33,27 @@ export async function createCa(opts: CreateCaOptions = {}): Promise<PemPair> {
   if (commonName.trim().length === 0) {
     throw new ValidationError('the CA common name is empty', 'omit it to use "mcp-tunnel CA"');
   }
+  const keyType = opts.keyType ?? 'ecdsa';
+  const kind = CA_KEY_KINDS[keyType];
+  if (kind === undefined) {
+    throw new ValidationError(`invalid CA key type "${String(keyType)}"`, `use one of: ${CA_KEY_TYPES.join(', ')}`);
+  }
 
-  const keys = await generateRsaKeyPair(3072);
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = keys.publicKey;
-  cert.serialNumber = randomSerialHex();
+  const key = await generateKey(kind);
   const notBefore = wholeSeconds(new Date((opts.now ?? new Date()).getTime() - BACKDATE_MS));
-  cert.validity.notBefore = notBefore;
-  cert.validity.notAfter = new Date(notBefore.getTime() + validityDays * DAY_MS);
-
-  const name = nameAttributes({ commonName, organizationName: 'mcp-tunnel' });
-  cert.setSubject(name);
-  cert.setIssuer(name);
-  // forge fills subjectKeyIdentifier from cert.publicKey: SHA-1 of the key bits, the same method openssl uses
-  cert.setExtensions([
-    { name: 'basicConstraints', cA: true, critical: true },
-    { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
-    { name: 'subjectKeyIdentifier' },
-  ]);
-  signSha256(cert, keys.privateKey);
-  return { certPem: certificateToPem(cert), keyPem: keys.keyPem };
+  const name = utf8Name({ commonName, organizationName: 'mcp-tunnel' });
+  const certPem = await signCertificate({
+    subject: name,
+    issuer: name,
+    subjectKey: key.privateKey,
+    signer: { key: key.privateKey, label: 'the new CA key' },
+    notBefore,
+    notAfter: new Date(notBefore.getTime() + validityDays * DAY_MS),
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await subjectKeyIdExtension(key.privateKey),
+    ],
+  });
+  return { certPem, keyPem: key.keyPem };
 }

@@ -1,7 +1,7 @@
 // The pki surface: everything outside src/pki imports from here.
 export type { PemPair } from './types.js';
-export { createCa, type CreateCaOptions } from './ca.js';
-export { issueServerCert, DEFAULT_SERVER_CERT_VALIDITY_MS, type IssueServerCertOptions } from './server-cert.js';
+export { createCa, CA_KEY_TYPES, type CaKeyType, type CreateCaOptions } from './ca.js';
+export { issueServerCert, DEFAULT_SERVER_CERT_VALIDITY_MS, SERVER_KEY_KIND, type IssueServerCertOptions } from './server-cert.js';
 export {
   inspectCertificate,
   keyMatchesCertificate,
@@ -11,4 +11,4 @@ export {
   type CertInfo,
 } from './inspect.js';
 export { checkCaCertificate, checkServerCertificate, blockingFailures, MAX_CA_PEM_BYTES, type Finding } from './rules.js';
-export { decideRenewal, type RenewalDecision, type RenewalInput } from './renewal.js';
+export { decideRenewal, isRenewalDue, RENEW_BEFORE, RENEW_BEFORE_MS, type RenewalDecision, type RenewalInput } from './renewal.js';

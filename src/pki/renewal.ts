@@ -3,6 +3,18 @@
  * setup component: --renew-before makes renewal a no-op only while MORE than that much validity remains.
  */
 
+/**
+ * The renewal window, defined once: a server certificate is due when this much validity or less remains.
+ * 30 days, the setup component's --renew-before 720h; init, renew-cert, doctor and status all ask isRenewalDue.
+ */
+export const RENEW_BEFORE = '720h';
+export const RENEW_BEFORE_MS = 720 * 3_600_000;
+
+/** True when the certificate is in the renewal window or expired (the boundary itself is due, as decideRenewal says). */
+export function isRenewalDue(notAfter: Date, now: Date, renewBeforeMs: number = RENEW_BEFORE_MS): boolean {
+  return decideRenewal({ notAfter, now, renewBeforeMs, force: false }).renew;
+}
+
 export type RenewalDecision =
   | { renew: true; reason: 'forced' | 'expires-soon' | 'expired' | 'missing' }
   | { renew: false; reason: 'valid'; remainingMs: number };

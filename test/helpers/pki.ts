@@ -1,6 +1,6 @@
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createCa, issueServerCert, type PemPair } from '../../src/pki/index.js';
+import { createCa, issueServerCert, type CaKeyType, type PemPair } from '../../src/pki/index.js';
 
 export interface TestPki {
   ca: PemPair;
@@ -14,24 +14,25 @@ const DEFAULT_DOMAIN = 'abcd1234.tunnel.example.com';
 const cache = new Map<string, Promise<TestPki>>();
 
 /** A real CA and a server certificate for `domain` signed by it, made once per process per domain. */
-export function makeTestPki(domain = DEFAULT_DOMAIN): Promise<TestPki> {
-  let pki = cache.get(domain);
+export function makeTestPki(domain = DEFAULT_DOMAIN, keyType: CaKeyType = 'ecdsa'): Promise<TestPki> {
+  const cacheKey = `${keyType} ${domain}`;
+  let pki = cache.get(cacheKey);
   if (pki === undefined) {
     pki = (async () => {
-      const ca = await createCa();
+      const ca = await createCa({ keyType });
       const server = await issueServerCert({ ca, domain });
       return { ca, server, domain };
     })();
     // a failure must not poison later tests with the same rejected promise
-    pki.catch(() => cache.delete(domain));
-    cache.set(domain, pki);
+    pki.catch(() => cache.delete(cacheKey));
+    cache.set(cacheKey, pki);
   }
   return pki;
 }
 
 /** Writes ca.crt, ca.key, tls.crt, tls.key into `dir` (created if missing) as the data/ layout has them; keys 0600. */
-export async function writeTestPki(dir: string, domain?: string): Promise<TestPki> {
-  const pki = await makeTestPki(domain);
+export async function writeTestPki(dir: string, domain?: string, keyType?: CaKeyType): Promise<TestPki> {
+  const pki = await makeTestPki(domain, keyType);
   await mkdir(dir, { recursive: true });
   const files: Array<[string, string, number]> = [
     ['ca.crt', pki.ca.certPem, 0o644],

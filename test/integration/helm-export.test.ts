@@ -9,6 +9,7 @@ import { currentInvoker } from '../../src/bundle/ownership.js';
 import { VERSION } from '../../src/version.js';
 import { fakeTunnelToken, runCli } from '../helpers/cli.js';
 import { fakeJwt } from '../helpers/anthropic-standin.js';
+import { DOCUMENTED_HELM_VALUES } from '../../src/ops/helm-export.js';
 
 /**
  * export helm: values.yaml for Anthropic's chart with the expected keys and NO secret; the manual flow's two
@@ -45,6 +46,21 @@ const secretMaterial = (): string[] => {
   return [TOKEN, Buffer.from(TOKEN).toString('base64'), 'PRIVATE KEY', Buffer.from(key).toString('base64').slice(0, 60), ...keyBody.slice(0, 3)];
 };
 
+/** Leaf paths of a values document; gateway.config's own fields are the proxy config's. */
+function leafPaths(value: unknown, prefix = ''): Array<[string, unknown]> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return [[prefix, value]];
+  return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) => leafPaths(v, prefix ? `${prefix}.${k}` : k));
+}
+
+/** Every key is one the chart documents, and none is an empty string that would shadow a chart default. */
+function expectOnlyDocumentedKeys(values: unknown): void {
+  for (const [p, v] of leafPaths(values)) {
+    const documented = DOCUMENTED_HELM_VALUES.some((d) => (d.endsWith('.*') ? p.startsWith(d.slice(0, -1)) : p === d));
+    expect(documented, `${p} is not a documented chart value`).toBe(true);
+    expect(v, `${p} is empty`).not.toBe('');
+  }
+}
+
 describe('export helm, manual flow', () => {
   let out: string;
   let stdout: string;
@@ -74,14 +90,11 @@ describe('export helm, manual flow', () => {
       ingress: { enabled: true },
       egress: {
         enabled: true,
-        mcpServers: [
-          { name: 'docs', cidr: '10.0.0.5/32', port: 8080 },
-          { name: 'wiki', host: 'wiki.internal', port: 3000 },
-        ],
         cloudflaredEgressCIDRs: ['198.41.192.0/19', '2606:4700:a0::/44'],
       },
     });
     expect(values.serverCert).toEqual({ cronSchedule: '0 3 * * *', renewBefore: '720h' });
+    expectOnlyDocumentedKeys(values);
   });
 
   it('secrets appear only in the two Secret manifests (0600)', () => {
@@ -98,7 +111,8 @@ describe('export helm, manual flow', () => {
     expect(Object.keys(tokenSecret.data)).toEqual(['tunnel-token']);
     expect(Buffer.from(tokenSecret.data['tunnel-token'], 'base64').toString()).toBe(TOKEN);
     const certSecret = YAML.parse(fs.readFileSync(certFile, 'utf8'));
-    expect(certSecret).toMatchObject({ kind: 'Secret', metadata: { name: 'mcp-tunnel-cert' }, type: 'kubernetes.io/tls' });
+    // generic (Opaque), like `kubectl create secret generic`: the docs' renewal command can then update it in place
+    expect(certSecret).toMatchObject({ kind: 'Secret', metadata: { name: 'mcp-tunnel-cert' }, type: 'Opaque' });
     expect(Object.keys(certSecret.data).sort()).toEqual(['tls.crt', 'tls.key']);
     expect(Buffer.from(certSecret.data['tls.key'], 'base64').toString()).toBe(fs.readFileSync(path.join(dir, 'data', 'tls.key'), 'utf8'));
     expect(Buffer.from(certSecret.data['tls.crt'], 'base64').toString()).toBe(fs.readFileSync(path.join(dir, 'data', 'tls.crt'), 'utf8'));
@@ -111,6 +125,7 @@ describe('export helm, manual flow', () => {
       `helm install mcp-tunnel oci://us-docker.pkg.dev/anthropic-public-registry/charts/mcp-tunnel --version 2.0.2 --namespace mcp-tunnel -f ${path.join(out, 'values.yaml')}`,
     );
     expect(stderr).toMatch(/^warning: route wiki: upstream wiki\.internal is a hostname/m);
+    expect(stderr).toMatch(/^warning: networkPolicy\.egress\.mcpServers is not written .*docs 10\.0\.0\.5\/32:8080, wiki wiki\.internal:3000$/m);
   });
 });
 
@@ -119,7 +134,7 @@ describe('export helm, programmatic flow', () => {
     const wifDir = path.join(work, 'wif');
     fs.cpSync(dir, wifDir, { recursive: true });
     const jwtFile = path.join(work, 'id.jwt');
-    fs.writeFileSync(jwtFile, fakeJwt({ aud: 'https://api.anthropic.com' }), { mode: 0o600 });
+    fs.writeFileSync(jwtFile, fakeJwt({ aud: 'https://sts.example.com' }), { mode: 0o600 });
     fs.appendFileSync(
       path.join(wifDir, '.env'),
       ['MCP_TUNNEL_FLOW=wif', 'ANTHROPIC_FEDERATION_RULE_ID=fdrl_01abc', 'ANTHROPIC_ORGANIZATION_ID=11111111-2222-3333-4444-555555555555', 'ANTHROPIC_WORKSPACE_ID=wrkspc_01xyz', `ANTHROPIC_IDENTITY_TOKEN_FILE=${jwtFile}`, ''].join('\n'),
@@ -136,11 +151,24 @@ describe('export helm, programmatic flow', () => {
       federationRuleId: 'fdrl_01abc',
       organizationId: '11111111-2222-3333-4444-555555555555',
       workspaceId: 'wrkspc_01xyz',
-      tokenFile: '',
-      audience: 'https://api.anthropic.com',
+      audience: 'https://sts.example.com',
     });
     for (const s of [...secretMaterial(), fs.readFileSync(jwtFile, 'utf8')]) expect(text).not.toContain(s);
+    expectOnlyDocumentedKeys(values);
     expect(r.stderr).toMatch(/warning: the chart's setup hook registers its own CA with tnl_01helm; a tunnel holds at most two/);
+  });
+
+  it('the default audience is left to the chart, and tokenFile is never written', async () => {
+    const wifDir = path.join(work, 'wif-default-aud');
+    fs.cpSync(dir, wifDir, { recursive: true });
+    const jwtFile = path.join(work, 'id-default.jwt');
+    fs.writeFileSync(jwtFile, fakeJwt({ aud: 'api.anthropic.com' }), { mode: 0o600 });
+    fs.appendFileSync(path.join(wifDir, '.env'), ['MCP_TUNNEL_FLOW=wif', 'ANTHROPIC_FEDERATION_RULE_ID=fdrl_01abc', 'ANTHROPIC_ORGANIZATION_ID=11111111-2222-3333-4444-555555555555', `ANTHROPIC_IDENTITY_TOKEN_FILE=${jwtFile}`, ''].join('\n'));
+    const out = path.join(work, 'helm-wif-default');
+    expect((await runCli(['export', 'helm', '--dir', wifDir, '--out', out])).exitCode).toBe(0);
+    const values = YAML.parse(fs.readFileSync(path.join(out, 'values.yaml'), 'utf8'));
+    expect(values.api.wif).toEqual({ federationRuleId: 'fdrl_01abc', organizationId: '11111111-2222-3333-4444-555555555555' });
+    expectOnlyDocumentedKeys(values);
   });
 
   it('bad input: one line, exit 2', async () => {

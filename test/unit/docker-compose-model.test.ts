@@ -182,6 +182,6 @@ describe('loadComposeProject', () => {
 
   it('no compose file: one line with the way out', async () => {
     const dir = await project({});
-    await expect(loadComposeProject(dir, { processEnv: {} })).rejects.toThrow(`no compose.yaml in ${dir}`);
+    await expect(loadComposeProject(dir, { processEnv: {} })).rejects.toThrow(`no compose file (compose.yaml or docker-compose.yaml) in ${dir}`);
   });
 });

@@ -22,7 +22,12 @@ function derOf(pem: string): Buffer {
 }
 
 describe('createCa + inspectCertificate', () => {
-  it('makes the CA the SPEC asks for, backdated 5 minutes, 10 years long', async () => {
+  it('makes an ECDSA P-256 CA by default (like the setup component), RSA-3072 on request', async () => {
+    const rsa = inspectCertificate((await createCa({ now, keyType: 'rsa' })).certPem);
+    expect(rsa).toMatchObject({ publicKey: { type: 'rsa', bits: 3072 }, signatureAlgorithm: 'sha256WithRSAEncryption', isCa: true, subjectKeyId: expect.stringMatching(/^[0-9a-f]{40}$/) });
+  });
+
+  it('makes the CA the tunnel asks for, backdated 5 minutes, 10 years long', async () => {
     const ca = await createCa({ now });
     const info = inspectCertificate(ca.certPem);
     expect(info).toMatchObject({
@@ -35,8 +40,8 @@ describe('createCa + inspectCertificate', () => {
       extKeyUsage: undefined,
       authorityKeyId: undefined,
       dnsNames: [],
-      publicKey: { type: 'rsa', bits: 3072 },
-      signatureAlgorithm: 'sha256WithRSAEncryption',
+      publicKey: { type: 'ec', curve: 'prime256v1', bits: 256 },
+      signatureAlgorithm: 'ecdsa-with-SHA256',
     });
     expect(info.notBefore.toISOString()).toBe('2031-03-04T05:01:07.000Z');
     expect(info.notAfter.getTime() - info.notBefore.getTime()).toBe(3650 * DAY);
@@ -73,7 +78,7 @@ describe('createCa + inspectCertificate', () => {
 });
 
 describe('issueServerCert', () => {
-  it('signs a 90-day RSA-2048 certificate for the domain and its wildcard, AKI = the CA SKI', async () => {
+  it('signs a 90-day ECDSA P-256 certificate for the domain and its wildcard, AKI = the CA SKI', async () => {
     const { ca } = await makeTestPki();
     const server = await issueServerCert({ ca, domain: 'AbCd1234.Tunnel.Example.com.', now });
     const info = inspectCertificate(server.certPem);
@@ -82,12 +87,12 @@ describe('issueServerCert', () => {
       subject: 'CN=abcd1234.tunnel.example.com',
       issuer: caInfo.subject,
       isCa: false,
-      keyUsage: ['digitalSignature', 'keyEncipherment'],
+      keyUsage: ['digitalSignature'],
       keyUsageCritical: true,
       extKeyUsage: ['serverAuth'],
       dnsNames: ['abcd1234.tunnel.example.com', '*.abcd1234.tunnel.example.com'],
-      publicKey: { type: 'rsa', bits: 2048 },
-      signatureAlgorithm: 'sha256WithRSAEncryption',
+      publicKey: { type: 'ec', curve: 'prime256v1', bits: 256 },
+      signatureAlgorithm: 'ecdsa-with-SHA256',
       authorityKeyId: caInfo.subjectKeyId,
     });
     expect(info.subjectKeyId).toMatch(/^[0-9a-f]{40}$/);

@@ -243,6 +243,7 @@ export async function runInitWif(given: WifInitOptions): Promise<void> {
     upstreamCaPem: settings.upstreamCaPem,
     upstreamSystemCas: options.upstreamSystemCas,
     autoRenew: options.autoRenew ? true : undefined,
+    caKeyType: options.caKey,
   };
   const plan = await planInit(initSettings, { ...existing, envText }, { now, invoker: currentInvoker(), version: VERSION });
   await confirmReplacements(plan, existing, options, interactive);

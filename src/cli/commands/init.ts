@@ -36,6 +36,7 @@ export function registerInit(program: Command): void {
     .option('--force', 'replace existing files that differ without asking (the CA is always kept)')
     .option('-y, --yes', 'do not ask for the final confirmation')
     .option('--print-ca', 'print the CA certificate PEM to register in the Console')
+    .addOption(new Option('--ca-key <type>', 'key type of a NEW CA: ecdsa (P-256, default) or rsa (3072); an existing CA is kept').choices(['ecdsa', 'rsa']).env('MCP_TUNNEL_CA_KEY'))
     .addOption(new Option('--auto-renew', 'add the cert-renewer service: renews the server certificate daily (see schedule-renewal)').env('MCP_TUNNEL_AUTO_RENEW'))
     .addHelpText('after', '\nThe token never travels on the command line: use --tunnel-token-file, --tunnel-token-stdin or TUNNEL_TOKEN.')
     .action(async (options: InitOptions) => runInit(options));
@@ -76,7 +77,7 @@ async function gatherSettings(options: InitOptions, existing: ExistingDeployment
   if (!tunnelToken) missing('--tunnel-token-file', 'TUNNEL_TOKEN', 'the tunnel token from the Console (or --tunnel-token-stdin)');
 
   const { routes, allowedIps, engine } = await resolveSharedSettings(flags, options, existing, interactive);
-  return { dir: options.dir, tunnelId, tunnelDomain, tunnelToken, routes, allowedIps, engine, baseImage: options.baseImage, upstreamCaPem: flags.upstreamCaPem, upstreamSystemCas: options.upstreamSystemCas, autoRenew: options.autoRenew ? true : undefined };
+  return { dir: options.dir, tunnelId, tunnelDomain, tunnelToken, routes, allowedIps, engine, baseImage: options.baseImage, upstreamCaPem: flags.upstreamCaPem, upstreamSystemCas: options.upstreamSystemCas, autoRenew: options.autoRenew ? true : undefined, caKeyType: options.caKey };
 }
 
 /** Files the user (or an earlier run) wrote are never replaced without a yes or --force. */
@@ -95,7 +96,8 @@ function printResult(plan: InitPlan, settings: InitSettings, options: InitOption
   printLine();
   printLine(`CA: ${plan.ca.reused ? 'reused' : 'created'} data/ca.crt, SHA-256 fingerprint ${plan.ca.fingerprint}`);
   printLine(`Server certificate for ${settings.tunnelDomain} and *.${settings.tunnelDomain}: ${plan.server.reason}, valid until ${plan.server.notAfter.toISOString()}`);
-  printLine(`Engine: ${plan.engine}; containers run as ${plan.identity.uid}:${plan.identity.gid}`);
+  if (plan.adoptedCompose !== undefined) printLine(`Kept ${plan.adoptedCompose} and the files already in data/ as they are (not written by mcp-tunnel): no second CA`);
+  else printLine(`Engine: ${plan.engine}; containers run as ${plan.identity.uid}:${plan.identity.gid}`);
   if (plan.autoRenew) printLine('Certificate renewal: scheduled daily by the cert-renewer service (mcp-tunnel schedule-renewal --disable removes it)');
   if (plan.server.reason === 'domain-changed') printWarning('the tunnel domain changed: a new server certificate was issued');
   printLine();

@@ -1,17 +1,9 @@
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import {
-  createTunnelsClient,
-  DEFAULT_API_URL,
   HEALTHY_CONNECTIONS,
   readDeploymentForRotation,
-  readWifSettings,
   rotateTunnelToken,
-  validateApiUrl,
-  validateFederationRuleId,
-  validateOrganizationId,
-  validateWorkspaceId,
-  checkFileSource,
   type RotationEvent,
   type RotationResult,
   type StackControl,
@@ -22,7 +14,7 @@ import { isInteractive } from '../interactive.js';
 import { printLine, printStep, printWarning } from '../output.js';
 import { askTunnelToken } from '../prompts/init-wizard.js';
 import { readTokenFromSources } from '../token-input.js';
-import { apiTuning, resolveIdentitySource } from './init-wif.js';
+import { tunnelsApiFromDeployment } from '../wif-client.js';
 
 interface RotateOptions {
   dir: string;
@@ -80,27 +72,9 @@ export async function runRotateToken(options: RotateOptions, stack?: StackContro
         'drop --tunnel-token-file/--tunnel-token-stdin (or set MCP_TUNNEL_FLOW=manual in .env to switch to the manual flow)',
       );
     }
-    const stored = readWifSettings(deployment.envText);
-    const apiUrl = validateApiUrl(options.apiUrl || stored.apiUrl || DEFAULT_API_URL);
-    const reinit = `re-run mcp-tunnel init --flow wif --dir ${options.dir} with the federation flags`;
-    if (!stored.federationRuleId) throw new ValidationError('.env has no ANTHROPIC_FEDERATION_RULE_ID', reinit);
-    if (!stored.organizationId) throw new ValidationError('.env has no ANTHROPIC_ORGANIZATION_ID', reinit);
-    const federation = {
-      federationRuleId: validateFederationRuleId(stored.federationRuleId),
-      organizationId: validateOrganizationId(stored.organizationId),
-      workspaceId: stored.workspaceId ? validateWorkspaceId(stored.workspaceId) : undefined,
-    };
-    const identity = resolveIdentitySource(options, stored);
-    if (!identity) {
-      throw new ValidationError(
-        'no identity token source: .env has neither ANTHROPIC_IDENTITY_TOKEN_FILE nor MCP_TUNNEL_IDENTITY_TOKEN_COMMAND',
-        'pass --identity-token-file FILE or --identity-token-command CMD, or set ANTHROPIC_IDENTITY_TOKEN',
-      );
-    }
-    await checkFileSource(identity);
+    const api = await tunnelsApiFromDeployment(options, deployment.envText, options.dir);
     const reason = options.reason?.trim() || undefined;
-    const client = createTunnelsClient({ ...federation, apiUrl, identityToken: identity, ...apiTuning() });
-    result = await rotateTunnelToken({ dir: options.dir, stack: control, waitTimeoutMs, api: { client, apiUrl, federation, reason }, onProgress: printProgress(waitTimeoutMs) });
+    result = await rotateTunnelToken({ dir: options.dir, stack: control, waitTimeoutMs, api: { client: api.client, apiUrl: api.apiUrl, federation: api.federation, reason }, onProgress: printProgress(waitTimeoutMs) });
   } else {
     if (options.reason) printWarning('--reason is recorded only by the Tunnels API (programmatic flow); ignored');
     let token = await readTokenFromSources(options);

@@ -6,6 +6,7 @@ import {
   checkServerCertificate,
   countPemCertificates,
   inspectCertificate,
+  isRenewalDue,
   keyMatchesCertificate,
   pemContainsPrivateKey,
   verifySignedBy,
@@ -14,8 +15,6 @@ import {
 } from '../../pki/index.js';
 import { fail, ok, skip, warn, type DoctorFinding } from './types.js';
 
-/** Below this much validity the certificate is flagged (renew-cert's default --renew-before 720h). */
-export const EXPIRY_WARNING_MS = 720 * 3_600_000;
 
 export interface CertificateContext {
   paths: DeploymentPaths;
@@ -133,7 +132,7 @@ export async function checkCertificates(ctx: CertificateContext): Promise<Doctor
     out.push(fail('cert.expiry', `data/tls.crt is not valid before ${server.notBefore.toISOString()}`, "check this host's clock; then mcp-tunnel renew-cert --force"));
   } else if (left < 0) {
     out.push(fail('cert.expiry', `data/tls.crt expired on ${server.notAfter.toISOString()} (${days(left)} ago): the tunnel refuses it`, renewFix));
-  } else if (left <= EXPIRY_WARNING_MS) {
+  } else if (isRenewalDue(server.notAfter, ctx.now)) {
     out.push(warn('cert.expiry', `data/tls.crt expires on ${server.notAfter.toISOString()} (in ${days(left)})`, renewFix));
   } else {
     out.push(

@@ -3,8 +3,9 @@ import path from 'node:path';
 import { hasRenewerService } from '../../bundle/compose-file.js';
 import { parseEnvFile } from '../../bundle/env-file.js';
 import { deploymentPaths } from '../../bundle/layout.js';
-import { OFFICIAL_CONTAINER_ID } from '../../bundle/ownership.js';
+import { proxyContainerUser } from '../../bundle/ownership.js';
 import { ValidationError } from '../../errors.js';
+import { rotationFiles } from '../ca-rotate.js';
 import { checkCertificates } from './certificates.js';
 import { checkProxyConfig } from './config.js';
 import { checkEgress, checkStack, checkToken, DEFAULT_EDGE_TARGETS } from './environment.js';
@@ -64,15 +65,14 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     readText(paths.tunnelToken),
   ]);
   if (envRead.error) findings.push(fail('files.env', `.env cannot be read by doctor (${envRead.error})`, 'run mcp-tunnel doctor as the user who ran init'));
-  if (composeRead.text === undefined && !composeRead.error) findings.push(warn('files.compose', 'compose.yaml is missing', 'run mcp-tunnel init'));
+  const composeName = path.basename(paths.compose);
+  if (composeRead.text === undefined && !composeRead.error) findings.push(warn('files.compose', 'no compose file (compose.yaml or docker-compose.yaml)', 'run mcp-tunnel init'));
   const env = parseEnvFile(envRead.text ?? '');
   const renewerScheduled = hasRenewerService(composeRead.text);
 
-  const num = (v: string | undefined): number | undefined => (v !== undefined && /^\d+$/.test(v.trim()) ? Number(v) : undefined);
-  const uid = num(env.MCP_TUNNEL_UID);
-  const gid = num(env.MCP_TUNNEL_GID);
-  const identity = { uid: uid ?? OFFICIAL_CONTAINER_ID, gid: gid ?? OFFICIAL_CONTAINER_ID };
-  const identitySource = uid === undefined ? `no MCP_TUNNEL_UID in .env: compose's default ${OFFICIAL_CONTAINER_ID}` : 'MCP_TUNNEL_UID/GID in .env';
+  const user = proxyContainerUser(env, composeRead.text, composeName);
+  const identity = { uid: user.uid, gid: user.gid };
+  const identitySource = user.source;
 
   const config = checkProxyConfig(configRead.error ? undefined : configRead.text);
   if (configRead.error) config.findings.splice(0, config.findings.length, fail('config.file', `config/mcp-proxy.yaml cannot be read by doctor (${configRead.error})`, 'run doctor as the user who ran init'));
@@ -86,6 +86,16 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   }
 
   findings.push(...(await checkCertificates({ paths, domain, domainSource, now, renewerScheduled })));
+  const rotation = await readText(rotationFiles(paths).state);
+  if (rotation.text !== undefined) {
+    let step = 'unknown';
+    try {
+      step = String((JSON.parse(rotation.text) as { step?: unknown }).step ?? 'unknown');
+    } catch {
+      // an unreadable record is reported by ca rotate itself
+    }
+    findings.push(warn('ca.rotation', `a CA rotation is in progress (data/ca-rotation.json, step: ${step}); the tunnel may trust two CAs until it ends`, `finish it: mcp-tunnel ca rotate --dir ${paths.dir}`));
+  }
   const extraDataFiles = config.caFile?.startsWith('/data/') ? [path.posix.basename(config.caFile)] : [];
   findings.push(...(await checkPermissions({ paths, identity, identitySource, renewer: renewerScheduled, extraDataFiles })));
   findings.push(...checkToken(env.TUNNEL_TOKEN, tokenRead.text?.split('\n')[0]));

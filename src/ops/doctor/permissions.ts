@@ -91,7 +91,13 @@ export async function checkPermissions(ctx: PermissionContext): Promise<DoctorFi
   ] as const) {
     const st = await statOrUndefined(file);
     if (st && (st.mode & 0o004) !== 0) {
-      out.push(warn(`files.secret-mode.${path.basename(file)}`, `${label} is readable by every user of this host (${octal(st.mode)})`, `chmod o-rwx ${file}   (mcp-tunnel runs the containers as the key's owner, so 0600 works)`));
+      // tls.key is world-readable in the official guide so the 65532 container can read it: tightening it
+      // alone would lock the proxy out, so the fix hands it to the containers' user first
+      const fix =
+        file === ctx.paths.tlsKey
+          ? `sudo chown ${ctx.identity.uid}:${ctx.identity.gid} ${file} && sudo chmod 600 ${file}   (the proxy runs as ${ctx.identity.uid}:${ctx.identity.gid}, ${ctx.identitySource}, and keeps reading it)`
+          : `chmod o-rwx ${file}`;
+      out.push(warn(`files.secret-mode.${path.basename(file)}`, `${label} is readable by every user of this host (${octal(st.mode)})`, fix));
     }
   }
 
