@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { ValidationError } from '../../errors.js';
+import { parseDuration } from '../../bundle/duration.js';
 import { DEFAULT_EDGE_TARGETS, runDoctor, type DoctorFinding } from '../../ops/doctor/index.js';
 import { parseEdgeTarget } from '../../ops/doctor/environment.js';
 import { bold, printJson, printLine } from '../output.js';
@@ -39,7 +40,7 @@ export function registerDoctor(program: Command): void {
         .default([]),
     )
     .option('--no-edge-check', 'do not connect to the tunnel edge (print the command to check it instead)')
-    .addOption(new Option('--timeout <ms>', 'bound for each network check').env('MCP_TUNNEL_DOCTOR_TIMEOUT').default('3000'))
+    .addOption(new Option('--timeout <duration>', 'bound for each network check (e.g. 3s)').env('MCP_TUNNEL_DOCTOR_TIMEOUT').default('3s'))
     .addOption(new Option('--mcp-path <path>', 'MCP endpoint path for the Host-header check').default('/mcp'))
     .addHelpText('after', HELP)
     .action(async (options: DoctorOptions) => runDoctorCommand(options));
@@ -48,8 +49,7 @@ export function registerDoctor(program: Command): void {
 const MARK: Record<DoctorFinding['status'], string> = { ok: 'ok  ', warn: 'WARN', fail: 'FAIL', skip: 'skip' };
 
 async function runDoctorCommand(options: DoctorOptions): Promise<void> {
-  const timeoutMs = Number(options.timeout);
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 60_000) throw new ValidationError(`--timeout ${options.timeout} must be 100..60000 milliseconds`, 'e.g. --timeout 3000');
+  const timeoutMs = parseDuration(options.timeout, '--timeout', { min: 100, max: 60_000 });
   for (const t of options.edge) {
     if (!parseEdgeTarget(t)) throw new ValidationError(`--edge ${t} is not HOST:PORT`, `e.g. --edge ${DEFAULT_EDGE_TARGETS[0]}`);
   }

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { Command, Option } from 'commander';
+import { parseDuration } from '../../bundle/duration.js';
 import {
   createTunnelsClient,
   DEFAULT_API_URL,
@@ -50,7 +51,7 @@ export function registerRotateToken(program: Command): void {
     .addOption(new Option('--identity-token-file <file>', 'wif: override the identity token file stored in .env').env('ANTHROPIC_IDENTITY_TOKEN_FILE'))
     .addOption(new Option('--identity-token-command <cmd>', 'wif: override the identity token command stored in .env').env('MCP_TUNNEL_IDENTITY_TOKEN_COMMAND'))
     .addOption(new Option('--api-url <url>', 'wif: override the API base URL stored in .env').env('MCP_TUNNEL_API_URL'))
-    .addOption(new Option('--wait-timeout <seconds>', 'how long to wait for cloudflared to register').default(String(DEFAULT_WAIT_TIMEOUT_SEC)))
+    .addOption(new Option('--wait-timeout <duration>', 'how long to wait for cloudflared to register (e.g. 2m)').env('MCP_TUNNEL_WAIT_TIMEOUT').default(`${DEFAULT_WAIT_TIMEOUT_SEC}s`))
     .option('--force', 'manual: accept a token of another tunnel than the current one')
     .addOption(new Option('--non-interactive', 'never prompt (implied without a TTY or under CI)').env('MCP_TUNNEL_NON_INTERACTIVE'))
     .addHelpText(
@@ -62,9 +63,7 @@ export function registerRotateToken(program: Command): void {
 }
 
 function parseTimeout(raw: string): number {
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0 || n > 3600) throw new ValidationError(`invalid --wait-timeout "${raw}": give seconds between 1 and 3600`, 'e.g. --wait-timeout 120');
-  return n * 1000;
+  return parseDuration(raw, '--wait-timeout', { min: 1000, max: 3_600_000 });
 }
 
 export async function runRotateToken(options: RotateOptions, stack?: StackControl): Promise<void> {
