@@ -1,7 +1,7 @@
 import { ValidationError } from '../errors.js';
 import fs from 'node:fs/promises';
 import { readTextIfExists } from './atomic-file.js';
-import { hasRenewerService, renderComposeFile, renewerAccess, type RenewerAccess } from './compose-file.js';
+import { hasRenewerService, hasSampleService, renderComposeFile, renewerAccess, type RenewerAccess } from './compose-file.js';
 import { resolveCa, resolveServerCert, type CaResolution, type ServerCertResolution } from './credentials.js';
 import { updateEnvFile, type EnvEntry } from './env-file.js';
 import { updateGitignore, type ExistingDeployment } from './existing.js';
@@ -35,6 +35,8 @@ export interface InitSettings {
   upstreamSystemCas?: boolean;
   /** Add the cert-renewer service (init --auto-renew); undefined keeps what compose.yaml already has. */
   autoRenew?: boolean;
+  /** Add the sample `hello` MCP server service (init --sample-server); undefined keeps what compose.yaml has. */
+  sampleServer?: boolean;
 }
 
 export interface InitPlan {
@@ -49,6 +51,8 @@ export interface InitPlan {
   autoRenew: boolean;
   /** What data/ and ca.key need for the renewer when init runs as root (compose-file.ts, renewerAccess). */
   renewerAccess?: RenewerAccess;
+  /** compose.yaml gets the sample `hello` MCP server (and DIR/build/, whatever the engine). */
+  sampleServer: boolean;
 }
 
 export interface InitContext {
@@ -73,7 +77,9 @@ export async function planInit(settings: InitSettings, existing: ExistingDeploym
   const ca = await resolveCa(paths, ctx.now);
   const server = await resolveServerCert(paths, ca.pair, settings.tunnelDomain, ctx.now);
   const proxyOwner = identity.chownProxyFiles ? { uid: identity.uid, gid: identity.gid } : undefined;
-  const autoRenew = settings.autoRenew ?? hasRenewerService(await readTextIfExists(paths.compose));
+  const composeText = await readTextIfExists(paths.compose);
+  const autoRenew = settings.autoRenew ?? hasRenewerService(composeText);
+  const sampleServer = settings.sampleServer ?? hasSampleService(composeText);
   const access = autoRenew ? renewerAccess(identity) : undefined;
 
   const env: EnvEntry[] = [
@@ -105,7 +111,7 @@ export async function planInit(settings: InitSettings, existing: ExistingDeploym
     file(paths.proxyConfig, renderProxyConfig({ tunnelDomain: settings.tunnelDomain, routes: settings.routes, allowedIps: settings.allowedIps, upstreamTls }), 0o644),
     file(paths.env, updateEnvFile(existing.envText, env), 0o600),
     file(paths.gitignore, updateGitignore(existing.gitignoreText), 0o644),
-    file(paths.compose, renderComposeFile({ engine: settings.engine, version: ctx.version, autoRenew }), 0o644),
+    file(paths.compose, renderComposeFile({ engine: settings.engine, version: ctx.version, autoRenew, sampleServer }), 0o644),
   ];
   return {
     paths,
@@ -121,6 +127,7 @@ export async function planInit(settings: InitSettings, existing: ExistingDeploym
     engine: settings.engine,
     autoRenew,
     renewerAccess: access,
+    sampleServer,
   };
 }
 
@@ -162,5 +169,5 @@ export { deploymentPaths };
 export async function applyInit(plan: InitPlan, options: { packageRoot?: string } = {}): Promise<void> {
   await applyChanges(plan.dirs, plan.changes);
   if (plan.renewerAccess) await fs.chown(plan.paths.dataDir, -1, plan.renewerAccess.dataDir.gid);
-  if (plan.engine === 'builtin' || plan.autoRenew) await writeBuildContext(plan.paths.dir, options);
+  if (plan.engine === 'builtin' || plan.autoRenew || plan.sampleServer) await writeBuildContext(plan.paths.dir, options);
 }

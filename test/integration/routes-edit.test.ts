@@ -104,10 +104,14 @@ describe('mcp-tunnel routes (CLI)', () => {
       ].join('\n'),
     );
     const j = await runCli(['routes', 'list', '--dir', dir, '--json']);
-    expect(JSON.parse(j.stdout)).toEqual([
-      { name: 'docs', upstream: 'http://10.0.0.5:8080', url: `https://docs.${DOMAIN}/mcp` },
-      { name: 'wiki', upstream: 'http://10.0.0.6:3000', url: `https://wiki.${DOMAIN}/mcp` },
-    ]);
+    expect(JSON.parse(j.stdout)).toEqual({
+      schemaVersion: 1,
+      report: 'routes',
+      routes: [
+        { name: 'docs', upstream: 'http://10.0.0.5:8080', url: `https://docs.${DOMAIN}/mcp` },
+        { name: 'wiki', upstream: 'http://10.0.0.6:3000', url: `https://wiki.${DOMAIN}/mcp` },
+      ],
+    });
   });
 
   it.each([

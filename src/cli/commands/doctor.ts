@@ -3,7 +3,7 @@ import { ValidationError } from '../../errors.js';
 import { parseDuration } from '../../bundle/duration.js';
 import { DEFAULT_EDGE_TARGETS, runDoctor, type DoctorFinding } from '../../ops/doctor/index.js';
 import { parseEdgeTarget } from '../../ops/doctor/environment.js';
-import { bold, printJson, printLine } from '../output.js';
+import { bold, printLine, printReport } from '../output.js';
 
 interface DoctorOptions {
   dir: string;
@@ -32,7 +32,7 @@ export function registerDoctor(program: Command): void {
     .command('doctor')
     .description('Check a deployment for every documented failure, each with its fix (exit 1 when something fails)')
     .addOption(new Option('--dir <dir>', 'deployment directory').env('MCP_TUNNEL_DIR').default('.'))
-    .option('--json', 'print the findings as JSON')
+    .addOption(new Option('--json', 'print the findings as JSON (docs/json.md: doctor)').env('MCP_TUNNEL_JSON'))
     .addOption(
       new Option('--edge <host:port>', `tunnel edge target for the outbound 7844 check; repeatable (default ${DEFAULT_EDGE_TARGETS.join(', ')})`)
         .env('MCP_TUNNEL_DOCTOR_EDGE')
@@ -58,7 +58,7 @@ async function runDoctorCommand(options: DoctorOptions): Promise<void> {
   const report = await runDoctor({ dir: options.dir, edgeTargets, timeoutMs, mcpPath: options.mcpPath });
 
   if (options.json) {
-    printJson({ dir: report.dir, ok: report.ok, counts: report.counts, findings: report.findings });
+    printReport('doctor', { dir: report.dir, ok: report.ok, counts: report.counts, findings: report.findings });
   } else {
     printLine(bold(`mcp-tunnel doctor: ${report.dir}`));
     for (const f of report.findings) {

@@ -4,7 +4,7 @@ import { isUserError } from '../../errors.js';
 import { runProbe, type ProbeResult } from '../../probe/index.js';
 import { addRoute, readProxyConfigFile, removeRoute, writeProxyConfigText, type RouteEdit } from '../../ops/routes.js';
 import { proxyAddress, restartProxyStack, stackRunning } from '../../ops/stack.js';
-import { printJson, printLine, printStep, printWarning } from '../output.js';
+import { printLine, printReport, printStep, printWarning } from '../output.js';
 
 interface RoutesOptions {
   dir: string;
@@ -23,11 +23,11 @@ export function registerRoutes(program: Command): void {
     .command('list')
     .description('Show the configured routes and the URL Claude uses for each')
     .addOption(dirOption())
-    .option('--json', 'print the routes as JSON')
+    .addOption(new Option('--json', 'print the routes as JSON (docs/json.md: routes)').env('MCP_TUNNEL_JSON'))
     .action(async (options: RoutesOptions) => {
       const file = await readProxyConfigFile(options.dir);
       if (options.json) {
-        printJson(file.routes.map((r) => ({ name: r.name, upstream: r.url, url: `https://${r.host}/mcp` })));
+        printReport('routes', { routes: file.routes.map((r) => ({ name: r.name, upstream: r.url, url: `https://${r.host}/mcp` })) });
         return;
       }
       const width = Math.max(4, ...file.routes.map((r) => r.name.length));
@@ -42,7 +42,7 @@ export function registerRoutes(program: Command): void {
     .argument('<name>', 'route name: a DNS label')
     .argument('<url>', 'upstream: exactly scheme://host:port (the path travels with each request)')
     .addOption(dirOption())
-    .option('--no-restart', 'only edit the config; restart the proxy yourself later')
+    .addOption(new Option('--no-restart', 'only edit the config; restart the proxy yourself later').env('MCP_TUNNEL_NO_RESTART'))
     .action(async (name: string, url: string, options: RoutesOptions) => {
       const file = await readProxyConfigFile(options.dir);
       const edit = addRoute(file, name, url);
@@ -57,7 +57,7 @@ export function registerRoutes(program: Command): void {
     .description('Remove route NAME')
     .argument('<name>', 'route name (or its full hostname)')
     .addOption(dirOption())
-    .option('--no-restart', 'only edit the config; restart the proxy yourself later')
+    .addOption(new Option('--no-restart', 'only edit the config; restart the proxy yourself later').env('MCP_TUNNEL_NO_RESTART'))
     .action(async (name: string, options: RoutesOptions) => {
       const file = await readProxyConfigFile(options.dir);
       const edit = removeRoute(file, name);
