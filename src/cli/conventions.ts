@@ -27,7 +27,7 @@ const isBooleanOption = (o: Option): boolean => !o.required && !o.optional;
 
 /**
  * commander sets a boolean option from its env twin when the variable merely exists, whatever its value
- * (and turns a --no-X option off the same way). Re-read those values strictly.
+ * (and turns a negated option off the same way). Re-read those values strictly.
  */
 export function applyEnvBooleans(command: Command): void {
   for (let c: Command | null = command; c; c = c.parent) {
