@@ -120,6 +120,31 @@ describe('init conventions', () => {
     );
   });
 
+  it('the programmatic flow names every missing value in one message too, and --dry-run sends nothing', async () => {
+    const r = await runCli(['init', '--flow', 'wif', '--non-interactive', '--dir', newDir()]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/^error: missing 4 values: --federation-rule-id .*; --organization-id .*; --identity-token-file .*; --route /);
+    const jwt = path.join(work, 'id.jwt');
+    fs.writeFileSync(jwt, 'x.y.z', { mode: 0o600 });
+    const dir = newDir();
+    // An API URL on loopback where nothing listens: a dry run must not even try it.
+    const dry = await runCli(['init', '--flow', 'wif', '--dir', dir, '--federation-rule-id', 'fdrl_abc', '--organization-id', '12345678-90ab-cdef-1234-567890abcdef', '--identity-token-file', jwt, '--api-url', 'http://127.0.0.1:9', '--route', 'docs=http://10.0.0.5:8080', '--dry-run']);
+    expect(dry.exitCode, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/create a new tunnel/);
+    expect(dry.stdout).toContain('dry run: no API request was made and nothing was written');
+    expect(fs.existsSync(dir)).toBe(false);
+  });
+
+  it('--quiet keeps the result lines and drops the progress steps', async () => {
+    const loud = await runCli(initArgs(newDir()));
+    const quiet = await runCli(['--quiet', ...initArgs(newDir())]);
+    expect(loud.stdout).toContain('✓ create compose.yaml');
+    expect(quiet.exitCode).toBe(0);
+    expect(quiet.stdout).not.toContain('✓');
+    expect(quiet.stdout).toContain('Next:');
+    expect((await runCli(['--quiet', '--verbose', 'status', '--dir', work])).exitCode).toBe(2);
+  });
+
   it('--dry-run prints the plan and writes nothing', async () => {
     const dir = newDir();
     const r = await runCli(initArgs(dir, ['--dry-run']));
