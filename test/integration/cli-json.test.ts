@@ -91,6 +91,14 @@ describe('--json reports match docs/json.md', () => {
     expectValid('doctor', doctor);
   });
 
+  it('rotate-token (last: it changes the token)', async () => {
+    const next = path.join(work, 'token-next');
+    fs.writeFileSync(next, fakeTunnelToken('json-next'), { mode: 0o600 });
+    const r = await runCli(['rotate-token', '--dir', dir, '--tunnel-token-file', next, '--force', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(expectValid('rotate-token', r)).toMatchObject({ flow: 'manual', cloudflared: { outcome: 'not-running' } });
+  });
+
   it('connect with an unknown route is one line and exit 2', async () => {
     const r = await runCli(['connect', 'nope', '--dir', dir]);
     expect(r.exitCode).toBe(2);

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { detectComposeCommand } from '../../src/cli/compose-command.js';
 import {
   createTunnelsClient,
   rotateTunnelToken,
@@ -159,7 +160,7 @@ describe('rotate-token, programmatic flow', () => {
     const printed = vi.mocked(process.stdout.write).mock.calls.map((c) => String(c[0])).join('');
     expect(printed).toContain(`rotated the token of ${tunnel.id}`);
     expect(printed).toContain('The stack is not running');
-    expect(printed).toContain('docker compose up -d');
+    expect(printed).toContain(`${detectComposeCommand() ?? 'mcp-tunnel'} up`);
     expect(printed).not.toContain(standin.currentToken(tunnel.id)!.value);
   });
 });
