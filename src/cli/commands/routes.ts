@@ -4,6 +4,7 @@ import { isUserError } from '../../errors.js';
 import { runProbe, type ProbeResult } from '../../probe/index.js';
 import { addRoute, readProxyConfigFile, removeRoute, writeProxyConfigText, type RouteEdit } from '../../ops/routes.js';
 import { proxyAddress, restartProxyStack, stackRunning } from '../../ops/stack.js';
+import { detectComposeCommand } from '../compose-command.js';
 import { printLine, printReport, printStep, printWarning } from '../output.js';
 
 interface RoutesOptions {
@@ -67,13 +68,14 @@ export function registerRoutes(program: Command): void {
     });
 }
 
-const RESTART_BY_HAND = `docker compose restart ${COMPOSE_SERVICES.proxy} ${COMPOSE_SERVICES.cloudflared}`;
+/** With the compose command this host has (docker compose, or docker-compose v1). */
+const restartByHand = (): string => `${detectComposeCommand() ?? 'docker compose'} restart ${COMPOSE_SERVICES.proxy} ${COMPOSE_SERVICES.cloudflared}`;
 
 /** The official proxy does not reload its config: restart it (and cloudflared, in its namespace), then check. */
 async function afterEdit(dir: string, options: RoutesOptions, edit: RouteEdit, kind: 'add' | 'remove'): Promise<void> {
   const probeHint = kind === 'add' ? `then check it: mcp-tunnel probe ${edit.route.name} --dir ${dir}` : '';
   if (!options.restart) {
-    printLine(`The proxy reads its config at start only: restart it to apply (${RESTART_BY_HAND}), ${probeHint || 'then the route is gone'}`);
+    printLine(`The proxy reads its config at start only: restart it to apply (${restartByHand()}), ${probeHint || 'then the route is gone'}`);
     return;
   }
   const state = await stackRunning(dir);
@@ -87,7 +89,7 @@ async function afterEdit(dir: string, options: RoutesOptions, edit: RouteEdit, k
   } catch (err) {
     if (!isUserError(err)) throw err;
     printWarning(`the config is written, but the restart failed: ${err.message}`);
-    printLine(`Restart by hand: ${RESTART_BY_HAND}`);
+    printLine(`Restart by hand: ${restartByHand()}`);
     process.exitCode = err.exitCode;
     return;
   }
