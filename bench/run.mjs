@@ -531,7 +531,7 @@ async function main() {
     if (parts.has('cli')) {
       log(`cli: --help cold start x${HELP_RUNS}`);
       const help = await measureHelp(ROOT, HELP_RUNS);
-      log(`  --help median ${help.help.p50} ms (node -e 0: ${help.nodeFloor.p50} ms, bundle: ${help.helpBundle.p50} ms)`);
+      log(`  --help median ${help.help.p50} ms, init --help ${help.initHelp.p50} ms (node -e 0: ${help.nodeFloor.p50} ms, bundle: ${help.helpBundle.p50} ms)`);
       log(`cli: init --non-interactive x${INIT_RUNS}`);
       const init = await measureInit(ROOT, INIT_RUNS);
       log(`  init median ${init.p50} ms`);

@@ -48,16 +48,24 @@ function cliEnv() {
   return env;
 }
 
+/**
+ * Cold starts of what a user runs: `mcp-tunnel --help` and `mcp-tunnel init --help` through the installed
+ * command (bin/mcp-tunnel.cjs: Node check, then the code-split bundle in dist/app/), beside Node's own start
+ * and `--help` from the image's single-file bundle.
+ */
 export async function measureHelp(root, runs) {
   const env = cliEnv();
-  const main = path.join(root, 'dist/cli/main.js');
+  const main = path.join(root, 'bin/mcp-tunnel.cjs');
   const bundle = path.join(root, 'dist/bundle/mcp-tunnel.mjs');
-  const series = { nodeFloor: [], help: [], helpBundle: [] };
+  const series = { nodeFloor: [], help: [], initHelp: [], helpBundle: [] };
   for (let i = 0; i < runs; i++) {
     series.nodeFloor.push((await timed(process.execPath, ['-e', '0'], { cwd: root, env })).ms);
     const r = await timed(process.execPath, [main, '--help'], { cwd: root, env });
     if (r.code !== 0 || !r.stdout.includes('Usage')) throw new Error(`mcp-tunnel --help failed (${r.code}): ${r.stderr.slice(0, 300)}`);
     series.help.push(r.ms);
+    const ih = await timed(process.execPath, [main, 'init', '--help'], { cwd: root, env });
+    if (ih.code !== 0 || !ih.stdout.includes('Usage')) throw new Error(`mcp-tunnel init --help failed (${ih.code}): ${ih.stderr.slice(0, 300)}`);
+    series.initHelp.push(ih.ms);
     const b = await timed(process.execPath, [bundle, '--help'], { cwd: root, env });
     if (b.code !== 0) throw new Error(`bundle --help failed (${b.code}): ${b.stderr.slice(0, 300)}`);
     series.helpBundle.push(b.ms);

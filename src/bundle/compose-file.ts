@@ -25,6 +25,8 @@ export interface ComposeFileOptions {
   version: string;
   /** Adds the opt-in `cert-renewer` service (init --auto-renew, mcp-tunnel schedule-renewal). */
   autoRenew?: boolean;
+  /** Adds the docs' `hello` sample MCP server (init --sample-server), routed as SAMPLE_SERVER.route. */
+  sampleServer?: boolean;
 }
 
 /** Service names are part of the contract (`docker compose logs cloudflared`, network_mode). */
@@ -197,7 +199,8 @@ export function renderComposeFile(opts: ComposeFileOptions): string {
   ];
 
   const renewer = opts.autoRenew ? `\n${renewerLines(version).join('\n')}\n` : '';
-  return `${header}\n\nservices:\n${proxyLines.join('\n')}\n\n${cloudflaredLines.join('\n')}\n${renewer}`;
+  const sample = opts.sampleServer ? `\n${sampleServerLines(version).join('\n')}\n` : '';
+  return `${header}\n\nservices:\n${proxyLines.join('\n')}\n\n${cloudflaredLines.join('\n')}\n${renewer}${sample}`;
 }
 
 /**
@@ -245,13 +248,50 @@ function renewerLines(version: string): string[] {
 
 /** True when a compose.yaml (ours or hand-edited) declares the cert-renewer service. */
 export function hasRenewerService(composeText: string | undefined): boolean {
+  return hasService(composeText, RENEWER_SERVICE);
+}
+
+/** True when a compose.yaml declares the sample `hello` MCP server. */
+export function hasSampleService(composeText: string | undefined): boolean {
+  return hasService(composeText, SAMPLE_SERVER.service);
+}
+
+function hasService(composeText: string | undefined, name: string): boolean {
   if (composeText === undefined) return false;
   try {
     const doc = YAML.parse(composeText) as { services?: Record<string, unknown> } | null;
-    return Boolean(doc?.services && typeof doc.services === 'object' && RENEWER_SERVICE in doc.services);
+    return Boolean(doc?.services && typeof doc.services === 'object' && name in doc.services);
   } catch {
     return false;
   }
+}
+
+/**
+ * The docs' sample MCP server (tools `hello` and `echo`; src/demo/sample-server.ts) as a service of the
+ * deployment, so `up` + `probe hello --call hello` prove the whole path before a real server exists. It
+ * runs from the builtin image (`demo --serve-sample`), on the project network where the proxy reaches it
+ * by service name: Docker gives it an address in a private range the default allowed_ips cover.
+ * Undo: `mcp-tunnel routes remove hello`, then delete the service block (between its comment lines).
+ */
+export const SAMPLE_SERVER = { service: 'hello', route: 'hello', port: 3000, upstream: 'http://hello:3000' } as const;
+
+function sampleServerLines(version: string): string[] {
+  const i4 = '    ';
+  return [
+    `  ${SAMPLE_SERVER.service}:`,
+    `${i4}# The sample MCP server (init --sample-server): tools hello and echo at http://${SAMPLE_SERVER.service}:${SAMPLE_SERVER.port}/mcp, route`,
+    `${i4}# "${SAMPLE_SERVER.route}". Remove it with: mcp-tunnel routes remove ${SAMPLE_SERVER.route}, then delete this service block.`,
+    `${i4}image: "${builtinProxyImage(imageTagSafe(version))}"`,
+    `${i4}build:`,
+    `${i4}  context: ./build`,
+    `${i4}  args:`,
+    `${i4}    BASE_IMAGE: "\${MCP_TUNNEL_BASE_IMAGE:-${DEFAULT_BUILTIN_BASE_IMAGE}}"`,
+    `${i4}command: ${flow(['demo', '--serve-sample', `0.0.0.0:${SAMPLE_SERVER.port}`])}`,
+    `${i4}# The image's HEALTHCHECK probes the proxy's admin listener, which this container does not run.`,
+    `${i4}healthcheck:`,
+    `${i4}  disable: true`,
+    hardening(i4),
+  ];
 }
 
 export interface RenewerAccess {

@@ -1,4 +1,4 @@
-import { ValidationError } from '../errors.js';
+import { ExitCode, UserError } from '../errors.js';
 
 /**
  * Go's time.ParseDuration grammar ("30s", "1h30m", "720h", "1.5h"), because the proxy config and the
@@ -17,8 +17,37 @@ const UNIT_MS: Record<string, number> = {
 };
 const PART = /(\d+(?:\.\d+)?|\.\d+)(ns|us|µs|ms|s|m|h|d)/y;
 
-/** Parses a duration into milliseconds; throws ValidationError naming `what` on bad input. */
-export function parseDuration(text: string, what = 'duration'): number {
+/**
+ * The largest duration any flag or config field accepts: 100 years. Larger values are typos, and past
+ * about 275,000 years a Date built from them is "Invalid time value" deep inside a certificate.
+ */
+export const MAX_DURATION_MS = 100 * 365 * 86_400_000;
+
+export interface DurationBounds {
+  /** Inclusive bounds in milliseconds; `max` defaults to MAX_DURATION_MS. */
+  min?: number;
+  max?: number;
+}
+
+/**
+ * Parses a duration into milliseconds; throws a usage error (exit 2) naming `what` on bad input: code
+ * BAD_DURATION for the syntax, DURATION_OUT_OF_RANGE for the bounds.
+ */
+export function parseDuration(text: string, what = 'duration', bounds: DurationBounds = {}): number {
+  const total = parseDurationSyntax(text, what);
+  const min = bounds.min ?? 0;
+  const max = bounds.max ?? MAX_DURATION_MS;
+  if (total < min || total > max) {
+    throw new UserError(`${what} ${text.trim()} is out of range: it must be between ${formatDuration(min)} and ${formatDuration(max)}`, {
+      hint: `pass a duration from ${formatDuration(min)} to ${formatDuration(max)}, e.g. ${formatDuration(Math.min(max, Math.max(min, 30_000)))}`,
+      code: 'DURATION_OUT_OF_RANGE',
+      exitCode: ExitCode.usage,
+    });
+  }
+  return total;
+}
+
+function parseDurationSyntax(text: string, what: string): number {
   const s = text.trim();
   if (s === '0') return 0;
   let total = 0;
@@ -32,10 +61,12 @@ export function parseDuration(text: string, what = 'duration'): number {
     pos = PART.lastIndex;
   }
   if (s.length === 0 || pos !== s.length) {
-    throw new ValidationError(
-      `invalid ${what} "${text}": expected a duration such as 30s, 15m, 720h or 30d`,
-      'use a number followed by a unit (ms, s, m, h, d); combine units as in 1h30m',
-    );
+    const bare = /^\d+(\.\d+)?$/.test(s);
+    throw new UserError(`invalid ${what} "${text}": expected a duration such as 30s, 15m, 720h or 30d`, {
+      hint: bare ? `add a unit: ${s}s for seconds, ${s}ms for milliseconds (ms, s, m, h, d)` : 'use a number followed by a unit (ms, s, m, h, d); combine units as in 1h30m',
+      code: 'BAD_DURATION',
+      exitCode: ExitCode.usage,
+    });
   }
   return total;
 }
@@ -43,6 +74,7 @@ export function parseDuration(text: string, what = 'duration'): number {
 /** Renders milliseconds the way Go prints durations (for messages and generated files). */
 export function formatDuration(ms: number): string {
   if (ms === 0) return '0s';
+  if (ms < 1000 && ms % 1 === 0) return `${ms}ms`;
   const parts: string[] = [];
   let rest = Math.round(ms);
   const h = Math.floor(rest / 3_600_000);

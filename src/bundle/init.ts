@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { CaKeyType } from '../pki/index.js';
 import fs from 'node:fs/promises';
 import { readTextIfExists } from './atomic-file.js';
-import { hasRenewerService, isGeneratedComposeFile, renderComposeFile, renewerAccess, type RenewerAccess } from './compose-file.js';
+import { hasRenewerService, hasSampleService, isGeneratedComposeFile, renderComposeFile, renewerAccess, type RenewerAccess } from './compose-file.js';
 import { resolveCa, resolveServerCert, type CaResolution, type ServerCertResolution } from './credentials.js';
 import { updateEnvFile, type EnvEntry } from './env-file.js';
 import { updateGitignore, type ExistingDeployment } from './existing.js';
@@ -39,6 +39,8 @@ export interface InitSettings {
   autoRenew?: boolean;
   /** The key type of a CA init creates (--ca-key); an existing CA is kept whatever its type. */
   caKeyType?: CaKeyType;
+  /** Add the sample `hello` MCP server service (init --sample-server); undefined keeps what compose.yaml has. */
+  sampleServer?: boolean;
 }
 
 export interface InitPlan {
@@ -55,6 +57,8 @@ export interface InitPlan {
   renewerAccess?: RenewerAccess;
   /** The operator's compose file (not written by mcp-tunnel), kept as it is; undefined when init writes compose.yaml. */
   adoptedCompose?: string;
+  /** compose.yaml gets the sample `hello` MCP server (and DIR/build/, whatever the engine). */
+  sampleServer: boolean;
 }
 
 export interface InitContext {
@@ -83,14 +87,15 @@ export async function planInit(settings: InitSettings, existing: ExistingDeploym
   // A directory laid out by Anthropic's tools (their docker-compose.yaml): init adds what is missing and
   // leaves what it did not create as it is, modes and owners included (their containers read them so).
   const adoptedCompose = composeText !== undefined && !isGeneratedComposeFile(composeText) ? path.basename(paths.compose) : undefined;
-  if (adoptedCompose !== undefined && settings.autoRenew) {
-    throw new UserError(`--auto-renew would edit ${adoptedCompose}, which mcp-tunnel did not write`, {
+  if (adoptedCompose !== undefined && (settings.autoRenew || settings.sampleServer)) {
+    throw new UserError(`${settings.autoRenew ? '--auto-renew' : '--sample-server'} would edit ${adoptedCompose}, which mcp-tunnel did not write`, {
       hint: 'schedule renewal on the host instead (cron: mcp-tunnel renew-cert --dir DIR), or move the file away to let init write compose.yaml',
       code: 'COMPOSE_NOT_OURS',
       exitCode: ExitCode.usage,
     });
   }
   const autoRenew = settings.autoRenew ?? hasRenewerService(composeText);
+  const sampleServer = settings.sampleServer ?? hasSampleService(composeText);
   const access = autoRenew ? renewerAccess(identity) : undefined;
 
   const env: EnvEntry[] = [
@@ -122,7 +127,7 @@ export async function planInit(settings: InitSettings, existing: ExistingDeploym
     file(paths.proxyConfig, renderProxyConfig({ tunnelDomain: settings.tunnelDomain, routes: settings.routes, allowedIps: settings.allowedIps, upstreamTls }), 0o644),
     file(paths.env, updateEnvFile(existing.envText, env), 0o600),
     file(paths.gitignore, updateGitignore(existing.gitignoreText), 0o644),
-    ...(adoptedCompose === undefined ? [file(paths.compose, renderComposeFile({ engine: settings.engine, version: ctx.version, autoRenew }), 0o644)] : []),
+    ...(adoptedCompose === undefined ? [file(paths.compose, renderComposeFile({ engine: settings.engine, version: ctx.version, autoRenew, sampleServer }), 0o644)] : []),
   ];
   const changes = await classifyFiles(planned);
   return {
@@ -140,6 +145,7 @@ export async function planInit(settings: InitSettings, existing: ExistingDeploym
     engine: settings.engine,
     autoRenew,
     renewerAccess: access,
+    sampleServer,
   };
 }
 
@@ -181,5 +187,5 @@ export { deploymentPaths };
 export async function applyInit(plan: InitPlan, options: { packageRoot?: string } = {}): Promise<void> {
   await applyChanges(plan.dirs, plan.changes);
   if (plan.renewerAccess) await fs.chown(plan.paths.dataDir, -1, plan.renewerAccess.dataDir.gid);
-  if (plan.engine === 'builtin' || plan.autoRenew) await writeBuildContext(plan.paths.dir, options);
+  if (plan.engine === 'builtin' || plan.autoRenew || plan.sampleServer) await writeBuildContext(plan.paths.dir, options);
 }

@@ -1,9 +1,11 @@
 import fs from 'node:fs/promises';
-import { ValidationError } from '../errors.js';
+import { ExitCode, UserError, ValidationError } from '../errors.js';
+import { SAMPLE_SERVER } from '../bundle/compose-file.js';
 import type { ExistingDeployment } from '../bundle/existing.js';
 import type { InitSettings, ProxyEngine } from '../bundle/init.js';
 import { parseIpv4Cidr, parseRouteFlag } from '../bundle/validate.js';
 import { countPemCertificates, pemContainsPrivateKey } from '../pki/index.js';
+import { isInteractive } from './interactive.js';
 import * as wizard from './prompts/init-wizard.js';
 
 /**
@@ -30,6 +32,19 @@ export interface InitOptions {
   printCa?: boolean;
   autoRenew?: boolean;
   caKey?: 'ecdsa' | 'rsa';
+  sampleServer?: boolean;
+  dryRun?: boolean;
+  json?: boolean;
+  /** Set by the command: true when --flow was neither given nor remembered, so the wizard asks it first. */
+  flowOpen?: boolean;
+}
+
+/**
+ * Prompts only for a person who can answer: not with --yes (it never prompts), not with --json (its
+ * output is for a program), and not without a terminal (interactive.ts).
+ */
+export function initIsInteractive(options: InitOptions): boolean {
+  return !options.yes && !options.json && isInteractive(options);
 }
 
 export async function checkDir(dir: string): Promise<void> {
@@ -43,6 +58,36 @@ export async function checkDir(dir: string): Promise<void> {
 
 export function missing(flag: string, env: string, what: string): never {
   throw new ValidationError(`missing ${flag} (or ${env}): ${what}`, 'run init in a terminal to be asked, or pass the flag');
+}
+
+/**
+ * Collects every required value a non-interactive init lacks, so one run names all of them (one line,
+ * exit 2, code INIT_MISSING_FLAGS) instead of one per try.
+ */
+export class MissingValues {
+  private readonly items: Array<{ flag: string; env: string; what: string }> = [];
+
+  add(flag: string, env: string, what: string): void {
+    this.items.push({ flag, env, what });
+  }
+
+  get count(): number {
+    return this.items.length;
+  }
+
+  throwIfAny(): void {
+    if (this.items.length === 0) return;
+    if (this.items.length === 1) {
+      const [m] = this.items;
+      throw new UserError(`missing ${m!.flag} (or ${m!.env}): ${m!.what}`, { hint: 'pass the flag, or run init in a terminal (without --yes/--json) to be asked', code: 'INIT_MISSING_FLAGS', exitCode: ExitCode.usage });
+    }
+    const list = this.items.map((m) => `${m.flag} (or ${m.env}): ${m.what}`).join('; ');
+    throw new UserError(`missing ${this.items.length} values: ${list}`, {
+      hint: 'pass these flags, or run init in a terminal (without --yes/--json) to be asked',
+      code: 'INIT_MISSING_FLAGS',
+      exitCode: ExitCode.usage,
+    });
+  }
 }
 
 export interface CheckedFlags {
@@ -70,19 +115,41 @@ export interface SharedSettings {
   routes: InitSettings['routes'];
   allowedIps: string[] | undefined;
   engine: ProxyEngine;
+  sampleServer: boolean | undefined;
 }
 
-/** Fills in what the flags left open: asked in a terminal, else what the deployment already has. */
-export async function resolveSharedSettings(flags: CheckedFlags, options: InitOptions, existing: ExistingDeployment, interactive: boolean): Promise<SharedSettings> {
-  let routes = flags.routes;
-  if (routes.length === 0) routes = interactive ? await wizard.askRoutes(existing.routes) : (existing.routes ?? []);
-  if (routes.length === 0) missing('--route', 'MCP_TUNNEL_ROUTES', 'at least one route NAME=http://host:port');
-
+/**
+ * Fills in what the flags left open: asked in a terminal (allowed ranges before routes, so each upstream
+ * is checked against them at its own prompt), else what the deployment already has; a value neither
+ * gives is recorded in `need`.
+ */
+export async function resolveSharedSettings(
+  flags: CheckedFlags,
+  options: InitOptions,
+  existing: ExistingDeployment,
+  interactive: boolean,
+  need: MissingValues = new MissingValues(),
+): Promise<SharedSettings> {
   let allowedIps: string[] | undefined = flags.allowedIps.length ? flags.allowedIps : existing.allowedIps;
   if (!flags.allowedIps.length && interactive && flags.routes.length === 0) allowedIps = await wizard.askAllowedIps(existing.allowedIps);
 
+  const sampleAlready = existing.routes?.some((r) => r.name === SAMPLE_SERVER.route) ?? false;
+  let sampleServer = options.sampleServer;
+  if (sampleServer === undefined && interactive && !sampleAlready && flags.routes.length === 0) sampleServer = await wizard.askSampleServer(false);
+
+  let routes = flags.routes;
+  if (routes.length === 0) {
+    const tls = { caFile: flags.upstreamCaPem !== undefined ? 'given' : existing.upstreamTls?.caFile, includeSystemCas: options.upstreamSystemCas ?? existing.upstreamTls?.includeSystemCas };
+    if (!interactive) routes = existing.routes ?? [];
+    else if (sampleServer && !existing.routes?.length) {
+      routes = (await wizard.askConfirm('Also add a route for your own MCP server now?', false)) ? await wizard.askRoutes(undefined, { allowedIps, tls }) : [];
+    } else routes = await wizard.askRoutes(existing.routes, { allowedIps, tls });
+  }
+  if (sampleServer && !routes.some((r) => r.name === SAMPLE_SERVER.route)) routes = [...routes, { name: SAMPLE_SERVER.route, url: SAMPLE_SERVER.upstream }];
+  if (routes.length === 0) need.add('--route', 'MCP_TUNNEL_ROUTES', 'at least one route NAME=http://host:port (or --sample-server)');
+
   const engine = options.proxy ?? (interactive ? await wizard.askEngine(existing.engine ?? 'official') : (existing.engine ?? 'official'));
-  return { routes, allowedIps, engine };
+  return { routes, allowedIps, engine, sampleServer };
 }
 
 async function readUpstreamCa(file: string): Promise<string> {

@@ -1,5 +1,7 @@
-import type { InitPlan } from '../bundle/init.js';
-import { bold, printLine, printStep } from './output.js';
+import type { InitPlan, InitSettings } from '../bundle/init.js';
+import { connectionInfo } from '../ops/connect.js';
+import { startCommandLine } from './compose-command.js';
+import { bold, printLine, printReport, printStep } from './output.js';
 
 /** How both flows of `init` show a plan before writing it and what they wrote after. */
 const STATUS_WORD = { create: 'create', replace: 'replace', repair: 'fix permissions', unchanged: 'keep' } as const;
@@ -13,4 +15,60 @@ export function printWritten(plan: InitPlan): void {
   const written = plan.changes.filter((c) => c.status !== 'unchanged');
   if (written.length === 0) printStep(`${plan.paths.dir} is up to date; nothing changed`);
   else for (const c of written) printStep(`${STATUS_WORD[c.status]} ${c.label}`);
+}
+
+/** The summary the one confirmation of the wizard asks about: the answers, then every file and what happens to it. */
+export function printSummary(lines: Array<[string, string]>, plan?: InitPlan): void {
+  printLine();
+  printLine(bold('Summary'));
+  const width = Math.max(...lines.map(([k]) => k.length));
+  for (const [k, v] of lines) printLine(`  ${k.padEnd(width)}  ${v}`);
+  if (plan) printPlan(plan);
+}
+
+export const claudeUrls = (settings: Pick<InitSettings, 'routes' | 'tunnelDomain'>): string[] => settings.routes.map((r) => `https://${r.name}.${settings.tunnelDomain}/mcp`);
+
+/** The next steps, numbered; the same list goes into --json as `next`. */
+export function nextSteps(plan: InitPlan, settings: InitSettings, opts: { registerCa?: string; extra?: string[] } = {}): string[] {
+  const steps: string[] = [];
+  if (opts.registerCa) steps.push(opts.registerCa);
+  steps.push(`Start the stack: ${startCommandLine(plan.paths.dir)}`);
+  if (plan.sampleServer) steps.push(`Prove the path: mcp-tunnel probe hello --call hello --dir ${plan.paths.dir}`);
+  steps.push(`Connect Claude: mcp-tunnel connect --dir ${plan.paths.dir}   (URLs, a ready Messages API request, the Managed Agents steps)`);
+  steps.push(...(opts.extra ?? []));
+  return steps;
+}
+
+export function printNext(steps: string[]): void {
+  printLine();
+  printLine(bold('Next:'));
+  steps.forEach((s, i) => printLine(`  ${i + 1}. ${s}`));
+}
+
+/** What Claude uses, printed at the end of init (the full version: mcp-tunnel connect). */
+export function printClaudeUse(settings: InitSettings): void {
+  const info = connectionInfo({ tunnelId: settings.tunnelId, tunnelDomain: settings.tunnelDomain, routes: settings.routes.map((r) => ({ name: r.name, host: `${r.name}.${settings.tunnelDomain}`, upstream: r.url })) });
+  printLine();
+  printLine(bold('How Claude reaches it (mcp-tunnel connect prints this and a TypeScript version):'));
+  for (const s of info.servers) printLine(`  ${s.url}`);
+  printLine(info.curl);
+  for (const c of info.caveats) printLine(`  - ${c}`);
+}
+
+export function printInitJson(plan: InitPlan, settings: InitSettings, flow: 'manual' | 'wif', dryRun: boolean, next: string[]): void {
+  printReport('init', {
+    dir: plan.paths.dir,
+    dryRun,
+    flow,
+    tunnelId: settings.tunnelId,
+    tunnelDomain: settings.tunnelDomain,
+    engine: plan.engine,
+    files: plan.changes.map((c) => ({ path: c.label, status: c.status })),
+    ca: { reused: plan.ca.reused, fingerprint: plan.ca.fingerprint },
+    serverCertificate: { reason: plan.server.reason, notAfter: plan.server.notAfter.toISOString() },
+    autoRenew: plan.autoRenew,
+    sampleServer: plan.sampleServer,
+    urls: claudeUrls(settings),
+    next,
+  });
 }

@@ -12,7 +12,23 @@ export function printError(message: string, hint?: string): void {
   if (hint) process.stderr.write(`${paint(process.stderr, 2, 'hint:')} ${hint}\n`);
 }
 
+/**
+ * --quiet: only what was asked for (lists, JSON, PEM, the final result lines) and errors; no progress
+ * steps, no warnings. --verbose: also printVerbose lines (and a bug's stack trace).
+ */
+export type OutputLevel = 'quiet' | 'normal' | 'verbose';
+let level: OutputLevel = 'normal';
+
+export function setOutputLevel(next: OutputLevel): void {
+  level = next;
+}
+
+export function printVerbose(text: string): void {
+  if (level === 'verbose') process.stderr.write(`${paint(process.stderr, 2, text)}\n`);
+}
+
 export function printWarning(message: string): void {
+  if (level === 'quiet') return;
   process.stderr.write(`${paint(process.stderr, 33, 'warning:')} ${message}\n`);
 }
 
@@ -21,6 +37,7 @@ export function printLine(text = ''): void {
 }
 
 export function printStep(text: string): void {
+  if (level === 'quiet') return;
   process.stdout.write(`${paint(process.stdout, 32, '✓')} ${text}\n`);
 }
 
@@ -29,3 +46,14 @@ export function printJson(value: unknown): void {
 }
 
 export const bold = (text: string): string => paint(process.stdout, 1, text);
+
+/**
+ * The one shape of every `--json` report: camelCase keys (payloads of other APIs, such as a Messages API
+ * body, are passed through as they are) and a schemaVersion, so scripts can tell an incompatible change.
+ * The schemas are in docs/json.md, keyed by `report`.
+ */
+export const JSON_SCHEMA_VERSION = 1;
+
+export function printReport(report: string, value: object): void {
+  printJson({ schemaVersion: JSON_SCHEMA_VERSION, report, ...value });
+}

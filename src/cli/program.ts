@@ -1,5 +1,6 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { VERSION as version } from '../version.js';
+import { installConventions } from './conventions.js';
 
 /**
  * The command tree. Each command lives in its own module under commands/ and is imported only when it
@@ -32,6 +33,8 @@ const COMMANDS: CommandEntry[] = [
   { name: 'revoke', summary: 'breach response: archive the tunnel and list what else to do', load: async () => (await import('./commands/revoke.js')).registerRevoke },
   { name: 'export', summary: 'export the deployment for another platform (helm)', load: async () => (await import('./commands/export.js')).registerExport },
   { name: 'probe', summary: "play Anthropic's side locally: WebSocket, inner TLS, MCP initialize, tools/list", load: async () => (await import('./commands/probe.js')).registerProbe },
+  { name: 'connect', summary: 'how Claude uses the tunnel: URLs, a ready Messages API request, Managed Agents steps', load: async () => (await import('./commands/connect.js')).registerConnect },
+  { name: 'completion', summary: 'print a shell completion script: completion bash|zsh|fish', load: async () => (await import('./commands/completion.js')).registerCompletion },
   { name: 'demo', summary: 'see a tunnel work on this machine: no account, no Docker, no network', load: async () => (await import('./commands/demo.js')).registerDemo },
 ];
 
@@ -42,17 +45,25 @@ function requestedCommand(argv: string[]): CommandEntry | undefined {
   return COMMANDS.find((c) => c.name === name);
 }
 
-export async function buildProgram(argv: string[]): Promise<Command> {
+/** The whole command tree with every command loaded: for `completion` and for the tests of the conventions. */
+export async function buildFullProgram(): Promise<Command> {
+  return buildProgram(['node', 'mcp-tunnel'], true);
+}
+
+export async function buildProgram(argv: string[], loadAll = false): Promise<Command> {
   const program = new Command('mcp-tunnel')
     .description('Put private MCP servers behind an Anthropic MCP tunnel: credentials, compose bundle, proxy, checks.')
-    .version(version, '-V, --version')
+    .version(version, '-v, --version')
+    .addOption(new Option('-q, --quiet', 'print only results and errors (no progress, no warnings)').env('MCP_TUNNEL_QUIET'))
+    .addOption(new Option('--verbose', 'print more detail (and the stack trace of an unexpected failure)').env('MCP_TUNNEL_VERBOSE'))
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (str, write) => write(str) })
     // Set before the subcommands are added: commander copies it to each of them.
     .exitOverride();
+  installConventions(program);
   const wanted = requestedCommand(argv);
   for (const entry of COMMANDS) {
-    if (entry === wanted) (await entry.load())(program);
+    if (entry === wanted || loadAll) (await entry.load())(program);
     // The others only need to be listed by --help (and recognised as known by commander).
     else program.command(entry.name).summary(entry.summary).allowUnknownOption().helpOption(false);
   }

@@ -21,9 +21,16 @@ export async function runCli(program: Command, argv: string[]): Promise<void> {
   }
 }
 
-/** The official image takes `-config FILE`; commander only knows `--config`. */
+/**
+ * The official image takes `-config FILE`; commander only knows `--config`. `-V` (the version before -v
+ * was) keeps working.
+ */
 function normaliseArgv(argv: string[]): string[] {
-  return argv.map((arg, i) => (i >= 2 && (arg === '-config' || arg.startsWith('-config=')) ? `-${arg}` : arg));
+  return argv.map((arg, i) => {
+    if (i >= 2 && (arg === '-config' || arg.startsWith('-config='))) return `-${arg}`;
+    if (i === 2 && arg === '-V') return '--version';
+    return arg;
+  });
 }
 
 function exitCodeFor(err: unknown): number {

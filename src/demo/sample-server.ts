@@ -145,10 +145,11 @@ function buildServer(name: string): McpServer {
     'hello',
     {
       title: 'Hello',
-      description: 'Greets someone by name.',
-      inputSchema: { name: z.string().min(1).max(200).describe('Who to greet') },
+      description: 'Greets someone by name (the world when no name is given).',
+      // Optional, so `mcp-tunnel probe hello --call hello` works without --args.
+      inputSchema: { name: z.string().min(1).max(200).optional().describe('Who to greet') },
     },
-    async ({ name: who }) => ({ content: [{ type: 'text', text: `Hello, ${who}! (from an MCP server behind the tunnel)` }] }),
+    async ({ name: who }) => ({ content: [{ type: 'text', text: `Hello, ${who ?? 'world'}! (from an MCP server behind the tunnel)` }] }),
   );
   server.registerTool(
     'echo',

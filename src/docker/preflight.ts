@@ -39,7 +39,7 @@ export function checkTunnelToken(project: ComposeProject): PreflightFinding | un
   if (!svc) return undefined;
   const value = svc.environment.TUNNEL_TOKEN;
   if (!('TUNNEL_TOKEN' in svc.environment) || value === null || value === undefined || value.trim() === '') {
-    return { check: 'tunnel-token', level: 'error', message: TUNNEL_TOKEN_MISSING_MESSAGE, hint: 'mcp-tunnel rotate-token --token-file FILE writes it, or add TUNNEL_TOKEN=... to .env (mode 0600)' };
+    return { check: 'tunnel-token', level: 'error', message: TUNNEL_TOKEN_MISSING_MESSAGE, hint: 'mcp-tunnel rotate-token --tunnel-token-file FILE writes it, or add TUNNEL_TOKEN=... to .env (mode 0600)' };
   }
   if (!/^eyJ[A-Za-z0-9+/=_-]+$/.test(value.trim())) {
     return {

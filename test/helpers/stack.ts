@@ -58,6 +58,10 @@ export interface DeploymentOptions {
   /** Healthcheck interval of the proxy in the override (the generated 10s makes every start take 10s). */
   healthInterval?: string;
   prefix?: string;
+  /** More init flags (e.g. --sample-server). */
+  initArgs?: string[];
+  /** More override lines at the end of the services map (e.g. a test-owned image for another service). */
+  extraOverride?: (proxyImage: string) => string[];
 }
 
 /** `mcp-tunnel init --proxy builtin` + the test override, in a fresh temp directory. */
@@ -85,11 +89,12 @@ export async function createDeployment(opts: DeploymentOptions): Promise<TestDep
     '--tunnel-domain', TEST_DOMAIN,
     '--tunnel-token-file', tokenFile,
     ...opts.routes.flatMap((r) => ['--route', r]),
+    ...(opts.initArgs ?? []),
     '--non-interactive',
     '-y',
   ]);
   if (init.exitCode !== 0) throw new Error(`init failed (exit ${init.exitCode}):\n${init.stderr}\n${init.stdout}`);
-  await writeOverride(dir, { standinImage: opts.standinImage, proxyImage, healthInterval: opts.healthInterval ?? '1s' });
+  await writeOverride(dir, { standinImage: opts.standinImage, proxyImage, healthInterval: opts.healthInterval ?? '1s', extraCloudflared: opts.extraOverride?.(proxyImage) });
   const compose: TestDeployment['compose'] = (args, timeoutMs = 240_000) =>
     dockerCompose(args, { cwd: dir, env: scrubbedEnv(), extendEnv: false, timeout: timeoutMs });
   return { dir, project, proxyImage, standinImage: opts.standinImage, base, cli, compose };

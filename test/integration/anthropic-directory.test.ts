@@ -106,7 +106,7 @@ describe("a directory made by Anthropic's tools", () => {
   }, 60_000);
 
   it('doctor finds the compose file, passes the certificates, and offers to tighten tls.key without locking the proxy out', async () => {
-    const r = await runCli(['doctor', '--dir', dir, '--json', '--no-edge-check', '--timeout', '1000']);
+    const r = await runCli(['doctor', '--dir', dir, '--json', '--no-edge-check', '--timeout', '1s']);
     const report = JSON.parse(r.stdout) as { findings: Array<{ id: string; status: string; fix: string }> };
     const byId = (id: string) => report.findings.find((f) => f.id === id);
     expect(byId('files.compose')).toBeUndefined();

@@ -249,7 +249,7 @@ describe('ca rotate and tunnel show through the CLI, programmatic flow', () => {
       expect(refused.stderr).toMatch(/pass --yes/);
       expect(registrations(standin)).toHaveLength(0);
 
-      const r = await runCli(['ca', 'rotate', '--dir', d.dir, '--non-interactive', '--yes', '--proxy', d.wsUrl, '--wait-timeout', '10'], { env: tuning });
+      const r = await runCli(['ca', 'rotate', '--dir', d.dir, '--non-interactive', '--yes', '--proxy', d.wsUrl, '--wait-timeout', '10s'], { env: tuning });
       expect(r.exitCode, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/archived the old CA's certificate tcrt_/);
 
@@ -289,7 +289,7 @@ describe('ca rotate killed with SIGKILL', () => {
     const d = await deployment();
     try {
       fs.writeFileSync(path.join(d.dir, '.env'), wifEnv(), { mode: 0o600 });
-      const args = ['ca', 'rotate', '--dir', d.dir, '--non-interactive', '--yes', '--proxy', d.wsUrl, '--wait-timeout', '10'];
+      const args = ['ca', 'rotate', '--dir', d.dir, '--non-interactive', '--yes', '--proxy', d.wsUrl, '--wait-timeout', '10s'];
       const child = execa(process.execPath, [CLI, ...args], { env: { ...cliEnv(), MCP_TUNNEL_API_RETRY_BASE_MS: '2' }, extendEnv: false, reject: false });
       let killed = false;
       const watch = setInterval(() => {
@@ -325,13 +325,13 @@ describe('ca rotate, manual flow', () => {
       const next = fs.readFileSync(path.join(d.dir, 'data', 'ca.next.crt'), 'utf8');
       expect(first.stdout).toContain(next.trim());
       expect(first.stdout).toContain('--registered');
-      const doctor = await runCli(['doctor', '--dir', d.dir, '--json', '--no-edge-check', '--timeout', '1000']);
+      const doctor = await runCli(['doctor', '--dir', d.dir, '--json', '--no-edge-check', '--timeout', '1s']);
       expect((JSON.parse(doctor.stdout) as { findings: Array<{ id: string; status: string }> }).findings.find((f) => f.id === 'ca.rotation')).toMatchObject({ status: 'warn' });
       // not registered yet: new handshakes still get the old CA's certificate
       await new Promise((r) => setTimeout(r, 200));
       expect(await servedBy(d)).toBe(fp(d.oldCaPem));
 
-      const second = await runCli(['ca', 'rotate', '--dir', d.dir, '--non-interactive', '--registered', '--proxy', d.wsUrl, '--wait-timeout', '10']);
+      const second = await runCli(['ca', 'rotate', '--dir', d.dir, '--non-interactive', '--registered', '--proxy', d.wsUrl, '--wait-timeout', '10s']);
       expect(second.exitCode, second.stderr).toBe(0);
       expect(second.stdout).toContain(`Revoke on the row with fingerprint ${fp(d.oldCaPem)}`);
       expect(await servedBy(d)).toBe(fp(next));

@@ -274,7 +274,7 @@ describe.skipIf(!dockerReady)('mcp-tunnel up / status / logs / down on a real da
     expect((await d.cli(['up', '--dir', d.dir])).exitCode).toBe(0);
 
     await fs.writeFile(tokenFile, rotated('first'), { mode: 0o600 });
-    const ok = await timed('rotate-token (registers)', () => d.cli(['rotate-token', '--dir', d.dir, '--tunnel-token-file', tokenFile, '--wait-timeout', '60']));
+    const ok = await timed('rotate-token (registers)', () => d.cli(['rotate-token', '--dir', d.dir, '--tunnel-token-file', tokenFile, '--wait-timeout', '60s']));
     expect(ok.exitCode, ok.stderr).toBe(0);
     expect(ok.stdout).toContain('cloudflared registered 4 tunnel connections with the new token');
     expect(await mustDocker(['inspect', '--format', '{{range .Config.Env}}{{println .}}{{end}}', name('cloudflared')])).toContain(`TUNNEL_TOKEN=${rotated('first')}`);
@@ -283,7 +283,7 @@ describe.skipIf(!dockerReady)('mcp-tunnel up / status / logs / down on a real da
     // The next connector never registers (the stand-in is told to open no connection).
     await fs.appendFile(envFile, 'STANDIN_CONNECTIONS=0\n');
     await fs.writeFile(tokenFile, rotated('second'), { mode: 0o600 });
-    const bad = await timed('rotate-token (does not register)', () => d.cli(['rotate-token', '--dir', d.dir, '--tunnel-token-file', tokenFile, '--wait-timeout', '5']));
+    const bad = await timed('rotate-token (does not register)', () => d.cli(['rotate-token', '--dir', d.dir, '--tunnel-token-file', tokenFile, '--wait-timeout', '5s']));
     expect(bad.exitCode).toBe(3);
     expect(bad.stderr).toMatch(/^error: cloudflared did not register a tunnel connection with the new token within 5s; the previous .env is kept in .env.previous$/m);
     expect(bad.stderr).toMatch(/^hint: .*cp .*\.env\.previous .*\.env/m);

@@ -4,17 +4,24 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEnvFile } from '../../src/bundle/env-file.js';
 import { parseProxyConfig } from '../../src/bundle/proxy-config.js';
+import { fakeJwt, startAnthropicStandin } from '../helpers/anthropic-standin.js';
 import { CLI, fakeTunnelToken, snapshotTree } from '../helpers/cli.js';
 import { spawnInPty, type PtySession } from '../helpers/pty.js';
 
-/** The wizard as a person meets it: a real terminal, typed answers, hidden token input. */
+/**
+ * The wizard as a person meets it: a real terminal, typed answers, hidden token input. The flow is the
+ * first question; every answer is checked at its own prompt and re-asked there (earlier answers kept);
+ * one summary and one confirmation come before any file is written or any API request is sent.
+ */
 let work: string;
 const ENTER = '\r';
+const DOWN = '\u001b[B';
+const CLEAR_LINE = '\u0015'; // Ctrl-U clears the line, as in any readline prompt
 
-function wizardEnv(): Record<string, string | undefined> {
+function wizardEnv(extra: Record<string, string> = {}): Record<string, string | undefined> {
   const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1' };
-  for (const key of Object.keys(env)) if (key === 'CI' || key.startsWith('MCP_TUNNEL_') || key === 'TUNNEL_TOKEN') delete env[key];
-  return env;
+  for (const key of Object.keys(env)) if (key === 'CI' || key.startsWith('MCP_TUNNEL_') || key.startsWith('ANTHROPIC_') || key === 'TUNNEL_TOKEN') delete env[key];
+  return { ...env, ...extra };
 }
 
 async function answer(session: PtySession, prompt: RegExp, keys: string): Promise<void> {
@@ -28,27 +35,40 @@ beforeAll(() => {
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
 describe('init wizard on a terminal', () => {
-  it('asks for every value, re-asks after a bad one, hides the token and writes the deployment', async () => {
+  it('manual flow: flow first, a bad answer re-asked at its own prompt, one summary and confirmation, then the files', async () => {
     const dir = path.join(work, 'dep');
     const session = spawnInPty([process.execPath, CLI, 'init', '--dir', dir], wizardEnv());
     try {
+      await answer(session, /Credential flow/, `${DOWN}${ENTER}`); // the default is the programmatic flow
       await answer(session, /Tunnel ID/, `abc${ENTER}`);
       await session.waitFor(/invalid tunnel ID "abc": must start with tnl_/);
-      session.write('\u0015'); // Ctrl-U clears the line, as in any readline prompt
+      session.write(CLEAR_LINE);
       session.write(`tnl_wiz1${ENTER}`);
       await answer(session, /Tunnel domain/, `abcd1234.tunnel.anthropic.com${ENTER}`);
       await answer(session, /Tunnel token/, `${fakeTunnelToken('wiz')}${ENTER}`);
-      await answer(session, /Route name/, `docs${ENTER}`);
-      await answer(session, /Upstream for docs/, `http://10.0.0.5:8080${ENTER}`);
-      await answer(session, /Add another route/, `n${ENTER}`);
       await answer(session, /Restrict upstreams to specific IP ranges/, ENTER);
+      await answer(session, /sample "hello" MCP server/, ENTER);
+      await answer(session, /Route name/, `docs${ENTER}`);
+      // Outside the default allowed ranges: refused at this prompt, not four prompts later.
+      await answer(session, /Upstream for docs/, `http://192.0.2.10:8080${ENTER}`);
+      await session.waitFor(/points to 192\.0\.2\.10, which the proxy will refuse/);
+      session.write(CLEAR_LINE);
+      // An https upstream without a CA to verify it: refused here too.
+      session.write(`https://10.0.0.5:8443${ENTER}`);
+      await session.waitFor(/has an https upstream, but there is no CA/);
+      session.write(CLEAR_LINE);
+      session.write(`http://10.0.0.5:8080${ENTER}`);
+      await answer(session, /Add another route/, `n${ENTER}`);
       await answer(session, /Proxy engine/, ENTER);
+      await session.waitFor(/Summary[\s\S]*tnl_wiz1 \(abcd1234\.tunnel\.anthropic\.com\)[\s\S]*docs -> http:\/\/10\.0\.0\.5:8080/);
+      expect(fs.existsSync(dir)).toBe(false); // nothing written before the confirmation
       await answer(session, /Write \d+ file\(s\) to/, ENTER);
       expect(await session.exit()).toBe(0);
     } finally {
       session.kill();
     }
     const screen = session.output();
+    expect(screen.indexOf('Credential flow')).toBeLessThan(screen.indexOf('Tunnel ID'));
     expect(screen).toContain('create compose.yaml');
     expect(screen).not.toContain(fakeTunnelToken('wiz'));
     expect(parseEnvFile(fs.readFileSync(path.join(dir, '.env'), 'utf8')).TUNNEL_TOKEN).toBe(fakeTunnelToken('wiz'));
@@ -57,15 +77,15 @@ describe('init wizard on a terminal', () => {
     expect(fs.readFileSync(path.join(dir, 'data/tunnel-id'), 'utf8')).toBe('tnl_wiz1\n');
   });
 
-  it('declining to replace a changed file writes nothing', async () => {
+  it('declining the one confirmation (which names the file it would replace) writes nothing', async () => {
     const dir = path.join(work, 'dep');
     const before = snapshotTree(dir);
     const session = spawnInPty([process.execPath, CLI, 'init', '--dir', dir, '--route', 'wiki=http://10.0.0.9:3000'], wizardEnv());
     try {
-      await answer(session, /Tunnel ID/, ENTER); // defaults come from the existing deployment
+      await answer(session, /Tunnel ID/, ENTER); // an existing deployment: no flow question; defaults from it
       await answer(session, /Tunnel domain/, ENTER);
       await answer(session, /Proxy engine/, ENTER);
-      await answer(session, /Replace config\/mcp-proxy.yaml\? \(the CA is kept\)/, `n${ENTER}`);
+      await answer(session, /Write \d+ file\(s\) to .*\(replaces config\/mcp-proxy\.yaml.*\)\?/, `n${ENTER}`);
       expect(await session.exit()).toBe(130);
     } finally {
       session.kill();
@@ -73,4 +93,49 @@ describe('init wizard on a terminal', () => {
     expect(session.output()).toContain('nothing was written');
     expect(snapshotTree(dir)).toEqual(before);
   });
+
+  it('programmatic flow: existing tunnel or a new one, workspace, token file; nothing reaches the API before the confirmation', async () => {
+    const standin = await startAnthropicStandin();
+    try {
+      const jwt = fakeJwt({ jti: 'wizard' });
+      standin.acceptJwt(jwt);
+      const jwtFile = path.join(work, 'id.jwt');
+      fs.writeFileSync(jwtFile, jwt, { mode: 0o600 });
+      const dir = path.join(work, 'wif');
+      const session = spawnInPty([process.execPath, CLI, 'init', '--dir', dir, '--api-url', standin.url], wizardEnv({ MCP_TUNNEL_API_RETRY_BASE_MS: '2' }));
+      try {
+        await answer(session, /Credential flow/, ENTER); // programmatic, the recommended default
+        await answer(session, /Federation rule ID/, `${standin.federationRuleId}${ENTER}`);
+        await answer(session, /Organization ID/, `not-a-uuid${ENTER}`);
+        await session.waitFor(/invalid organization ID "not-a-uuid"/);
+        session.write(CLEAR_LINE);
+        session.write(`${standin.organizationId}${ENTER}`);
+        await answer(session, /Workspace ID/, ENTER);
+        await answer(session, /OIDC identity token \(JWT\) from/, ENTER); // a file
+        await answer(session, /File holding the identity token/, `${path.join(work, 'missing.jwt')}${ENTER}`);
+        await session.waitFor(/missing\.jwt.* does not exist/);
+        session.write(CLEAR_LINE);
+        session.write(`${jwtFile}${ENTER}`);
+        await answer(session, /Tunnel:/, `${DOWN}${ENTER}`); // create a new tunnel
+        await answer(session, /Restrict upstreams to specific IP ranges/, ENTER);
+        await answer(session, /sample "hello" MCP server/, `y${ENTER}`);
+        await answer(session, /Also add a route for your own MCP server now/, ENTER);
+        await answer(session, /Proxy engine/, ENTER);
+        await session.waitFor(/Summary[\s\S]*create a new tunnel[\s\S]*hello -> http:\/\/hello:3000/);
+        await session.waitFor(/Call the Tunnels API and write the deployment\?/);
+        expect(standin.calls).toEqual([]);
+        expect(fs.existsSync(dir)).toBe(false);
+        session.write(ENTER);
+        expect(await session.exit(60_000)).toBe(0);
+      } finally {
+        session.kill();
+      }
+      expect(standin.callsTo('POST', '/v1/tunnels')).toHaveLength(1);
+      expect(fs.readFileSync(path.join(dir, 'data/tunnel-id'), 'utf8')).toMatch(/^tnl_/);
+      expect(fs.readFileSync(path.join(dir, 'compose.yaml'), 'utf8')).toContain('  hello:');
+      expect(session.output()).not.toContain(jwt);
+    } finally {
+      await standin.close();
+    }
+  }, 120_000);
 });

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { detectComposeCommand } from '../../src/cli/compose-command.js';
 import { parseProxyConfig } from '../../src/bundle/proxy-config.js';
 import { parseEnvFile } from '../../src/bundle/env-file.js';
 import { inspectCertificate } from '../../src/pki/index.js';
@@ -41,7 +42,8 @@ describe('init (manual flow, non-interactive)', () => {
     const r = await runCli(baseArgs(dir));
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toContain('Register the CA in the Console');
-    expect(r.stdout).toContain('docker compose up -d');
+    // The next step names the compose command this host has (docker-compose v1 here), else mcp-tunnel up.
+    expect(r.stdout).toContain(`${detectComposeCommand() ?? 'mcp-tunnel'} up`);
     expect(r.stdout).toContain(`https://docs.${DOMAIN}/mcp`);
     expect(r.stdout + r.stderr).not.toContain(fakeTunnelToken());
 

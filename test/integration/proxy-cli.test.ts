@@ -120,7 +120,7 @@ describe('mcp-tunnel proxy: a running proxy', () => {
       expect(lines.at(-1)).toMatchObject({ msg: 'proxy stopped' });
       expect(String(result.stderr)).toBe('');
 
-      const after = await runCli(['health', '--url', `http://127.0.0.1:${adminPort}/readyz`, '--timeout', '1000'], { timeoutMs: 20_000 });
+      const after = await runCli(['health', '--url', `http://127.0.0.1:${adminPort}/readyz`, '--timeout', '1s'], { timeoutMs: 20_000 });
       expect(after.exitCode).toBe(1);
       expect(after.stdout).toMatch(/^unhealthy: .* unreachable \(ECONNREFUSED\)$/);
     } finally {

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { detectComposeCommand } from '../../src/cli/compose-command.js';
 import {
   createTunnelsClient,
   rotateTunnelToken,
@@ -150,7 +151,7 @@ describe('rotate-token, programmatic flow', () => {
     const stack = stackDouble(dir, { state: 'absent' });
     process.env.MCP_TUNNEL_API_RETRY_BASE_MS = '2';
     try {
-      await runRotateToken({ dir, waitTimeout: '30', reason: 'ops' }, stack);
+      await runRotateToken({ dir, waitTimeout: '30s', reason: 'ops' }, stack);
     } finally {
       delete process.env.MCP_TUNNEL_API_RETRY_BASE_MS;
     }
@@ -159,7 +160,7 @@ describe('rotate-token, programmatic flow', () => {
     const printed = vi.mocked(process.stdout.write).mock.calls.map((c) => String(c[0])).join('');
     expect(printed).toContain(`rotated the token of ${tunnel.id}`);
     expect(printed).toContain('The stack is not running');
-    expect(printed).toContain('docker compose up -d');
+    expect(printed).toContain(`${detectComposeCommand() ?? 'mcp-tunnel'} up`);
     expect(printed).not.toContain(standin.currentToken(tunnel.id)!.value);
   });
 });
@@ -188,7 +189,7 @@ describe('rotate-token, manual flow', () => {
     const dir = deployment(OLD, 'tnl_manual2', false);
     const next = rotatedFor(OLD, 'next');
     const stack = stackDouble(dir, { registered: 0 });
-    const err = (await runRotateToken({ dir, waitTimeout: '7', tunnelTokenFile: writeToken(dir, next) }, stack).catch((e: unknown) => e)) as UserError;
+    const err = (await runRotateToken({ dir, waitTimeout: '7s', tunnelTokenFile: writeToken(dir, next) }, stack).catch((e: unknown) => e)) as UserError;
     expect(err).toBeInstanceOf(EnvironmentError);
     expect(err.exitCode).toBe(ExitCode.environment);
     expect(err.message).toBe('cloudflared did not register a tunnel connection with the new token within 7s; the previous .env is kept in .env.previous');
@@ -212,7 +213,7 @@ describe('rotate-token, manual flow', () => {
     const r = await rotateTunnelToken({ dir, stack: failing, waitTimeoutMs: 100, newToken: rotatedFor(OLD, 'b') });
     expect(r.stack.outcome).toBe('recreate-failed');
     expect(failing.events).toEqual(['state', 'recreate']);
-    const viaCli = (await runRotateToken({ dir, waitTimeout: '1', tunnelTokenFile: writeToken(dir, rotatedFor(OLD, 'c')) }, stackDouble(dir, { recreateError: new EnvironmentError('boom') })).catch(
+    const viaCli = (await runRotateToken({ dir, waitTimeout: '1s', tunnelTokenFile: writeToken(dir, rotatedFor(OLD, 'c')) }, stackDouble(dir, { recreateError: new EnvironmentError('boom') })).catch(
       (e: unknown) => e,
     )) as UserError;
     expect(viaCli.message).toMatch(/the token files are updated, but cloudflared could not be recreated: boom/);

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { detectComposeCommand } from '../../src/cli/compose-command.js';
 import { parseProxyConfig } from '../../src/bundle/proxy-config.js';
 import { renderProxyConfig } from '../../src/bundle/proxy-config-render.js';
 import { addRoute, removeRoute } from '../../src/ops/routes.js';
@@ -104,10 +105,14 @@ describe('mcp-tunnel routes (CLI)', () => {
       ].join('\n'),
     );
     const j = await runCli(['routes', 'list', '--dir', dir, '--json']);
-    expect(JSON.parse(j.stdout)).toEqual([
-      { name: 'docs', upstream: 'http://10.0.0.5:8080', url: `https://docs.${DOMAIN}/mcp` },
-      { name: 'wiki', upstream: 'http://10.0.0.6:3000', url: `https://wiki.${DOMAIN}/mcp` },
-    ]);
+    expect(JSON.parse(j.stdout)).toEqual({
+      schemaVersion: 1,
+      report: 'routes',
+      routes: [
+        { name: 'docs', upstream: 'http://10.0.0.5:8080', url: `https://docs.${DOMAIN}/mcp` },
+        { name: 'wiki', upstream: 'http://10.0.0.6:3000', url: `https://wiki.${DOMAIN}/mcp` },
+      ],
+    });
   });
 
   it.each([
@@ -151,7 +156,7 @@ describe('mcp-tunnel routes (CLI)', () => {
     const removed = await runCli(['routes', 'remove', 'tools', '--dir', dir, '--no-restart']);
     expect(removed.exitCode, removed.stderr).toBe(0);
     expect(removed.stdout).toContain('removed route tools (http://10.0.0.7:9000)');
-    expect(removed.stdout).toContain('restart it to apply (docker compose restart mcp-proxy cloudflared)');
+    expect(removed.stdout).toContain(`restart it to apply (${detectComposeCommand() ?? 'docker compose'} restart mcp-proxy cloudflared)`);
     expect(fs.readFileSync(configFile, 'utf8')).toBe(HAND_EDITED);
   });
 });

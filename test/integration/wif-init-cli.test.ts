@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { detectComposeCommand } from '../../src/cli/compose-command.js';
 import { parseEnvFile } from '../../src/bundle/env-file.js';
 import { parseProxyConfig } from '../../src/bundle/proxy-config.js';
 import { inspectCertificate } from '../../src/pki/index.js';
@@ -82,7 +83,8 @@ describe('init --flow wif (CLI)', () => {
     expect(r.stdout).toContain(`created tunnel ${tunnelId} "cli test"`);
     expect(r.stdout).toMatch(/registered the CA on the tunnel \(tcrt_/);
     expect(r.stdout).toMatch(/revealed the tunnel token \(ttkn_/);
-    expect(r.stdout).toContain('docker compose up -d');
+    // The next step names the compose command this host has (docker-compose v1 here), else mcp-tunnel up.
+    expect(r.stdout).toContain(`${detectComposeCommand() ?? 'mcp-tunnel'} up`);
 
     // data/: exactly the setup component's files, secrets 0600.
     expect(fs.readdirSync(path.join(dir, 'data')).sort()).toEqual(['ca.crt', 'ca.key', 'tls.crt', 'tls.key', 'tunnel-domain', 'tunnel-id', 'tunnel-token']);

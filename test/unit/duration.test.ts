@@ -20,3 +20,21 @@ describe('parseDuration', () => {
     expect(formatDuration(0)).toBe('0s');
   });
 });
+
+describe('duration bounds', () => {
+  it('refuses absurd durations with one line and exit 2, not "Invalid time value"', () => {
+    let caught: unknown;
+    try {
+      parseDuration('99999999999h', '--cert-duration');
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toMatchObject({ code: 'DURATION_OUT_OF_RANGE', exitCode: 2 });
+    expect((caught as Error).message).toMatch(/^--cert-duration 99999999999h is out of range/);
+  });
+  it('applies per-flag bounds and names a bare number as missing its unit', () => {
+    expect(() => parseDuration('50ms', '--timeout', { min: 100, max: 60_000 })).toThrow(/between 100ms and 1m/);
+    expect(parseDuration('3s', '--timeout', { min: 100, max: 60_000 })).toBe(3000);
+    expect(() => parseDuration('10', '--timeout')).toThrow(expect.objectContaining({ code: 'BAD_DURATION', hint: expect.stringContaining('10s') }));
+  });
+});

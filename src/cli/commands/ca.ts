@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { Command, Option } from 'commander';
+import { parseDuration } from '../../bundle/duration.js';
 import { readWifSettings } from '../../anthropic/index.js';
 import { readTextIfExists } from '../../bundle/atomic-file.js';
 import { deploymentPaths } from '../../bundle/layout.js';
@@ -31,11 +32,11 @@ export function registerCa(program: Command): void {
     .addOption(new Option('--dir <dir>', 'deployment directory').env('MCP_TUNNEL_DIR').default('.'))
     .addOption(new Option('--ca-key <type>', 'key type of the new CA').choices(['ecdsa', 'rsa']).env('MCP_TUNNEL_CA_KEY').default('ecdsa'))
     .option('--registered', 'manual: the new CA (data/ca.next.crt) is registered in the Console; switch the proxy to it')
-    .option('--dry-run', 'say what would happen; change nothing (the programmatic flow still reads the tunnel\'s certificates)')
+    .addOption(new Option('--dry-run', 'say what would happen; change nothing (the programmatic flow still reads the tunnel\'s certificates)').env('MCP_TUNNEL_DRY_RUN'))
     .option('-y, --yes', 'do not ask before changing the tunnel and the proxy')
     .addOption(new Option('--non-interactive', 'never prompt (implied without a TTY or under CI)').env('MCP_TUNNEL_NON_INTERACTIVE'))
     .addOption(new Option('--proxy <url>', "the proxy's WebSocket URL, to see it serve the new certificate").env('MCP_TUNNEL_PROXY_URL').default(TUNNEL_PROTOCOL.defaultProxyUrl))
-    .addOption(new Option('--wait-timeout <seconds>', 'how long to wait for the proxy to serve the new certificate').default('60'))
+    .addOption(new Option('--wait-timeout <duration>', 'how long to wait for the proxy to serve the new certificate (e.g. 1m)').env('MCP_TUNNEL_WAIT_TIMEOUT').default('60s'))
     .option('--skip-confirm', 'do not wait to see the proxy serve the new certificate (a stack that is not running)')
     .addOption(new Option('--identity-token-file <file>', 'wif: override the identity token file stored in .env').env('ANTHROPIC_IDENTITY_TOKEN_FILE'))
     .addOption(new Option('--identity-token-command <cmd>', 'wif: override the identity token command stored in .env').env('MCP_TUNNEL_IDENTITY_TOKEN_COMMAND'))
@@ -49,11 +50,7 @@ export function registerCa(program: Command): void {
 }
 
 function parseWait(raw: string): number {
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0 || n > 3600) {
-    throw new UserError(`invalid --wait-timeout "${raw}": give seconds between 1 and 3600`, { hint: 'e.g. --wait-timeout 60', code: 'INVALID_WAIT_TIMEOUT', exitCode: ExitCode.usage });
-  }
-  return n * 1000;
+  return parseDuration(raw, '--wait-timeout', { min: 1000, max: 3_600_000 });
 }
 
 async function runCaRotate(options: CaRotateCliOptions): Promise<void> {

@@ -1,8 +1,9 @@
 import { Command, Option } from 'commander';
 import { ValidationError } from '../../errors.js';
+import { parseDuration } from '../../bundle/duration.js';
 import { DEFAULT_EDGE_TARGETS, runDoctor, type DoctorFinding } from '../../ops/doctor/index.js';
 import { parseEdgeTarget } from '../../ops/doctor/environment.js';
-import { bold, printJson, printLine } from '../output.js';
+import { bold, printLine, printReport } from '../output.js';
 
 interface DoctorOptions {
   dir: string;
@@ -31,7 +32,7 @@ export function registerDoctor(program: Command): void {
     .command('doctor')
     .description('Check a deployment for every documented failure, each with its fix (exit 1 when something fails)')
     .addOption(new Option('--dir <dir>', 'deployment directory').env('MCP_TUNNEL_DIR').default('.'))
-    .option('--json', 'print the findings as JSON')
+    .addOption(new Option('--json', 'print the findings as JSON (docs/json.md: doctor)').env('MCP_TUNNEL_JSON'))
     .addOption(
       new Option('--edge <host:port>', `tunnel edge target for the outbound 7844 check; repeatable (default ${DEFAULT_EDGE_TARGETS.join(', ')})`)
         .env('MCP_TUNNEL_DOCTOR_EDGE')
@@ -39,7 +40,7 @@ export function registerDoctor(program: Command): void {
         .default([]),
     )
     .option('--no-edge-check', 'do not connect to the tunnel edge (print the command to check it instead)')
-    .addOption(new Option('--timeout <ms>', 'bound for each network check').env('MCP_TUNNEL_DOCTOR_TIMEOUT').default('3000'))
+    .addOption(new Option('--timeout <duration>', 'bound for each network check (e.g. 3s)').env('MCP_TUNNEL_DOCTOR_TIMEOUT').default('3s'))
     .addOption(new Option('--mcp-path <path>', 'MCP endpoint path for the Host-header check').default('/mcp'))
     .addHelpText('after', HELP)
     .action(async (options: DoctorOptions) => runDoctorCommand(options));
@@ -48,8 +49,7 @@ export function registerDoctor(program: Command): void {
 const MARK: Record<DoctorFinding['status'], string> = { ok: 'ok  ', warn: 'WARN', fail: 'FAIL', skip: 'skip' };
 
 async function runDoctorCommand(options: DoctorOptions): Promise<void> {
-  const timeoutMs = Number(options.timeout);
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 60_000) throw new ValidationError(`--timeout ${options.timeout} must be 100..60000 milliseconds`, 'e.g. --timeout 3000');
+  const timeoutMs = parseDuration(options.timeout, '--timeout', { min: 100, max: 60_000 });
   for (const t of options.edge) {
     if (!parseEdgeTarget(t)) throw new ValidationError(`--edge ${t} is not HOST:PORT`, `e.g. --edge ${DEFAULT_EDGE_TARGETS[0]}`);
   }
@@ -58,7 +58,7 @@ async function runDoctorCommand(options: DoctorOptions): Promise<void> {
   const report = await runDoctor({ dir: options.dir, edgeTargets, timeoutMs, mcpPath: options.mcpPath });
 
   if (options.json) {
-    printJson({ dir: report.dir, ok: report.ok, counts: report.counts, findings: report.findings });
+    printReport('doctor', { dir: report.dir, ok: report.ok, counts: report.counts, findings: report.findings });
   } else {
     printLine(bold(`mcp-tunnel doctor: ${report.dir}`));
     for (const f of report.findings) {

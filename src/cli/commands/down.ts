@@ -15,7 +15,7 @@ export function registerDown(program: Command): void {
     .description('Stop and remove the stack\'s containers and its network (breach response: down --timeout 0)')
     .addOption(new Option('--dir <dir>', 'deployment directory').env('MCP_TUNNEL_DIR').default('.'))
     .addOption(
-      new Option('-t, --timeout <seconds>', 'seconds (or a duration such as 10s) to let each container stop before it is killed; 0 kills at once (default: its stop_grace_period)').env(
+      new Option('-t, --timeout <duration>', 'how long each container may take to stop before it is killed (e.g. 10s); 0 kills at once (default: its stop_grace_period)').env(
         'MCP_TUNNEL_DOWN_TIMEOUT',
       ),
     )
@@ -23,11 +23,9 @@ export function registerDown(program: Command): void {
     .action(async (options: DownCliOptions) => runDown(options));
 }
 
-/** "0", "10" (seconds, as docker compose takes it) or a duration ("10s", "1m"). */
+/** A duration ("10s", "1m", or 0), like every other duration flag; the Engine API takes whole seconds. */
 export function parseStopTimeout(text: string): number {
-  const t = text.trim();
-  if (/^\d+$/.test(t)) return Number(t);
-  return Math.ceil(parseDuration(t, '--timeout') / 1000);
+  return Math.ceil(parseDuration(text, '--timeout', { max: 3_600_000 }) / 1000);
 }
 
 async function runDown(options: DownCliOptions): Promise<void> {

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { Command, Option } from 'commander';
+import { parseDuration } from '../../bundle/duration.js';
 import { printLine } from '../output.js';
 
 /** The builtin proxy's readiness endpoint with the default admin.listen_addr. */
@@ -16,9 +17,9 @@ export function registerHealth(program: Command): void {
     .command('health')
     .description("Check the builtin proxy's readiness (exit 0 when ready, 1 otherwise); the container HEALTHCHECK")
     .addOption(new Option('--url <url>', 'readiness URL of the admin listener').env('MCP_TUNNEL_HEALTH_URL').default(DEFAULT_HEALTH_URL))
-    .addOption(new Option('--timeout <ms>', 'give up after this many milliseconds').default('3000'))
+    .addOption(new Option('--timeout <duration>', 'give up after this long (e.g. 3s, 500ms)').env('MCP_TUNNEL_HEALTH_TIMEOUT').default('3s'))
     .action(async (options: HealthOptions) => {
-      const { ok, line } = await checkHealth(options.url, Number(options.timeout) || 3000);
+      const { ok, line } = await checkHealth(options.url, parseDuration(options.timeout, '--timeout', { min: 100, max: 60_000 }));
       printLine(line);
       if (!ok) process.exitCode = 1;
     });

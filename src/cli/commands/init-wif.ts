@@ -1,7 +1,5 @@
-import fs from 'node:fs/promises';
 import os from 'node:os';
 import { input } from '@inquirer/prompts';
-import { Option, type Command } from 'commander';
 import {
   checkFileSource,
   commandSource,
@@ -32,10 +30,9 @@ import { containerIdentity, currentInvoker } from '../../bundle/ownership.js';
 import { validateTunnelId } from '../../bundle/validate.js';
 import { AbortedError, ValidationError } from '../../errors.js';
 import { VERSION } from '../../version.js';
-import { checkDir, checkSharedFlags, missing, resolveSharedSettings, type InitOptions } from '../init-inputs.js';
-import { printPlan, printWritten } from '../init-report.js';
-import { isInteractive } from '../interactive.js';
-import { bold, printLine, printStep, printWarning } from '../output.js';
+import { checkDir, checkSharedFlags, initIsInteractive, MissingValues, resolveSharedSettings, type InitOptions } from '../init-inputs.js';
+import { nextSteps, printClaudeUse, printInitJson, printNext, printSummary, printWritten } from '../init-report.js';
+import { printLine, printStep, printWarning } from '../output.js';
 import * as wizard from '../prompts/init-wizard.js';
 
 /**
@@ -51,30 +48,6 @@ export interface WifInitOptions extends InitOptions {
   identityTokenCommand?: string;
   displayName?: string;
   apiUrl?: string;
-}
-
-/** The programmatic flow's flags on `init` (each with its env twin), and the flow remembered by a deployment. */
-export function addWifOptions(init: Command): void {
-  init
-    .addOption(new Option('--federation-rule-id <id>', 'wif: federation rule (fdrl_...)').env('ANTHROPIC_FEDERATION_RULE_ID'))
-    .addOption(new Option('--organization-id <uuid>', 'wif: organization ID (a UUID)').env('ANTHROPIC_ORGANIZATION_ID'))
-    .addOption(new Option('--workspace-id <id>', 'wif: workspace (wrkspc_...), when the rule covers several').env('ANTHROPIC_WORKSPACE_ID'))
-    .addOption(new Option('--identity-token-file <file>', 'wif: file holding the OIDC JWT, re-read on every exchange (or ANTHROPIC_IDENTITY_TOKEN)').env('ANTHROPIC_IDENTITY_TOKEN_FILE'))
-    .addOption(new Option('--identity-token-command <cmd>', 'wif: program printing the OIDC JWT, run without a shell on every exchange').env('MCP_TUNNEL_IDENTITY_TOKEN_COMMAND'))
-    .addOption(new Option('--display-name <name>', 'wif: name of a newly created tunnel').env('MCP_TUNNEL_DISPLAY_NAME'))
-    .addOption(new Option('--api-url <url>', `wif: Anthropic API base URL (default ${DEFAULT_API_URL})`).env('MCP_TUNNEL_API_URL'))
-    .addHelpText(
-      'after',
-      '\nProgrammatic flow (--flow wif): the tunnel (created, or attached with --tunnel-id), its CA registration and token come from the Tunnels API.\n' +
-        'The settings are kept in .env, so re-running `mcp-tunnel init` (and `mcp-tunnel rotate-token`) needs no flags.',
-    );
-  // A deployment made with --flow wif stays wif: without an explicit --flow, the one in .env wins.
-  init.hook('preAction', async (command) => {
-    if (command.getOptionValueSource('flow') !== 'default') return;
-    const dir = (command.opts() as { dir?: string }).dir ?? '.';
-    const envText = await fs.readFile(deploymentPaths(dir).env, 'utf8').catch(() => undefined);
-    if (readWifSettings(envText).flow === 'wif') command.setOptionValueWithSource('flow', 'wif', 'config');
-  });
 }
 
 /** Test and operations knobs for the API client (not flags: nobody should need them day to day). */
@@ -121,6 +94,7 @@ interface WifSettings {
   allowedIps?: string[];
   engine: ProxyEngine;
   upstreamCaPem?: string;
+  sampleServer?: boolean;
 }
 
 async function gatherWifSettings(options: WifInitOptions, existing: ExistingDeployment, stored: StoredWifSettings, interactive: boolean): Promise<WifSettings> {
@@ -134,32 +108,43 @@ async function gatherWifSettings(options: WifInitOptions, existing: ExistingDepl
   const flagRule = options.federationRuleId === undefined ? undefined : validateFederationRuleId(options.federationRuleId);
   const flagOrg = options.organizationId === undefined ? undefined : validateOrganizationId(options.organizationId);
   const workspaceRaw = options.workspaceId ?? stored.workspaceId;
-  const workspaceId = workspaceRaw === undefined || workspaceRaw === '' ? undefined : validateWorkspaceId(workspaceRaw);
-  const tunnelId = options.tunnelId === undefined ? undefined : validateTunnelId(options.tunnelId);
+  let workspaceId = workspaceRaw === undefined || workspaceRaw === '' ? undefined : validateWorkspaceId(workspaceRaw);
+  let tunnelId = options.tunnelId === undefined ? undefined : validateTunnelId(options.tunnelId);
   const displayName = validateDisplayName(options.displayName ?? defaultDisplayName(options.dir));
   const flags = await checkSharedFlags(options);
   let identity = resolveIdentitySource(options, stored);
 
+  const need = new MissingValues();
   const federationRuleId =
     flagRule ??
     (stored.federationRuleId !== undefined ? validateFederationRuleId(stored.federationRuleId) : undefined) ??
     (interactive ? validateFederationRuleId(await input({ message: 'Federation rule ID (fdrl_...):', validate: wizard.check(validateFederationRuleId) })) : undefined);
-  if (!federationRuleId) missing('--federation-rule-id', 'ANTHROPIC_FEDERATION_RULE_ID', 'the federation rule (fdrl_...) from the Console');
+  if (!federationRuleId) need.add('--federation-rule-id', 'ANTHROPIC_FEDERATION_RULE_ID', 'the federation rule (fdrl_...) from the Console');
   const organizationId =
     flagOrg ??
     (stored.organizationId !== undefined ? validateOrganizationId(stored.organizationId) : undefined) ??
     (interactive ? validateOrganizationId(await input({ message: 'Organization ID (UUID):', validate: wizard.check(validateOrganizationId) })) : undefined);
-  if (!organizationId) missing('--organization-id', 'ANTHROPIC_ORGANIZATION_ID', 'the organization ID (a UUID) from the Console');
+  if (!organizationId) need.add('--organization-id', 'ANTHROPIC_ORGANIZATION_ID', 'the organization ID (a UUID) from the Console');
+  // Asked (not required): a rule may name one workspace itself. Asked only for a new deployment.
+  if (workspaceId === undefined && interactive && options.workspaceId === undefined && stored.federationRuleId === undefined) {
+    workspaceId = await wizard.askWorkspaceId(undefined, validateWorkspaceId);
+  }
   if (!identity && interactive) {
-    const file = await input({ message: 'File holding the OIDC identity token (JWT):' });
-    identity = fileSource(file, 'the prompt');
+    const answer = await wizard.askIdentitySource(async (file) => checkFileSource(fileSource(file, 'the prompt')));
+    identity = answer.kind === 'file' ? fileSource(answer.path, 'the prompt') : commandSource(answer.command, 'the prompt');
   }
   if (!identity) {
-    missing('--identity-token-file', 'ANTHROPIC_IDENTITY_TOKEN_FILE', 'where the OIDC identity token (JWT) comes from (or --identity-token-command, or ANTHROPIC_IDENTITY_TOKEN)');
+    need.add('--identity-token-file', 'ANTHROPIC_IDENTITY_TOKEN_FILE', 'where the OIDC identity token (JWT) comes from (or --identity-token-command, or ANTHROPIC_IDENTITY_TOKEN)');
   }
-  await checkFileSource(identity);
+  if (identity) await checkFileSource(identity);
+  // An existing tunnel or a new one: asked for a new deployment, never guessed (Enter must not create a second tunnel).
+  if (tunnelId === undefined && interactive && !(await readStoredTunnelId(deploymentPaths(options.dir)))) {
+    const choice = await wizard.askTunnelChoice();
+    if (!choice.create) tunnelId = choice.tunnelId;
+  }
 
-  const { routes, allowedIps, engine } = await resolveSharedSettings(flags, options, existing, interactive);
+  const { routes, allowedIps, engine, sampleServer } = await resolveSharedSettings(flags, options, existing, interactive, need);
+  need.throwIfAny();
   const upstreamCaPem = flags.upstreamCaPem;
   // planInit checks these again; here they fail before the first request.
   checkUpstreamsAllowed(routes, allowedIps);
@@ -167,7 +152,7 @@ async function gatherWifSettings(options: WifInitOptions, existing: ExistingDepl
     caFile: upstreamCaPem !== undefined ? 'given' : existing.upstreamTls?.caFile,
     includeSystemCas: options.upstreamSystemCas ?? existing.upstreamTls?.includeSystemCas,
   });
-  return { apiUrl, federationRuleId, organizationId, workspaceId, identity, tunnelId, displayName, routes, allowedIps, engine, upstreamCaPem };
+  return { apiUrl, federationRuleId: federationRuleId!, organizationId: organizationId!, workspaceId, identity: identity!, tunnelId, displayName, routes, allowedIps, engine, upstreamCaPem, sampleServer };
 }
 
 function defaultDisplayName(dir: string): string {
@@ -186,24 +171,44 @@ function blankToUndefined(options: WifInitOptions): WifInitOptions {
 
 export async function runInitWif(given: WifInitOptions): Promise<void> {
   const options = blankToUndefined(given);
-  const interactive = isInteractive(options);
+  const interactive = initIsInteractive(options);
   await checkDir(options.dir);
   const paths = deploymentPaths(options.dir);
   const existing = await readExistingDeployment(paths);
   const stored = readWifSettings(existing.envText);
   const settings = await gatherWifSettings(options, existing, stored, interactive);
 
-  // Decisions that need a person come before the first request.
+  // Every decision that needs a person comes before the first request, in ONE confirmation.
   const storedTunnelId = await readStoredTunnelId(paths);
-  let allowTunnelChange = Boolean(options.force);
-  if (settings.tunnelId && storedTunnelId && settings.tunnelId !== storedTunnelId && !allowTunnelChange && interactive) {
-    allowTunnelChange = await wizard.askConfirm(`Move this deployment from ${storedTunnelId} to ${settings.tunnelId}? (the CA is kept and registered there)`, false);
-    if (!allowTunnelChange) throw new AbortedError('nothing was written');
+  const moving = Boolean(settings.tunnelId && storedTunnelId && settings.tunnelId !== storedTunnelId);
+  const tunnelLine = settings.tunnelId
+    ? `${settings.tunnelId}${moving ? ` (moves this deployment from ${storedTunnelId}; the CA is kept and registered there)` : ''}`
+    : storedTunnelId
+      ? `${storedTunnelId} (from data/tunnel-id)`
+      : `create a new tunnel "${settings.displayName}"`;
+  const summary: Array<[string, string]> = [
+    ['flow', 'programmatic (Workload Identity Federation)'],
+    ['organization', settings.organizationId],
+    ['workspace', settings.workspaceId ?? '(the federation rule\'s)'],
+    ['federation rule', settings.federationRuleId],
+    ['identity token', settings.identity.kind === 'file' ? `file ${settings.identity.path}` : settings.identity.kind === 'command' ? `command ${settings.identity.command}` : 'ANTHROPIC_IDENTITY_TOKEN'],
+    ['tunnel', tunnelLine],
+    ['routes', settings.routes.map((r) => `${r.name} -> ${r.url}`).join(', ')],
+    ['engine', settings.engine],
+    ['directory', paths.dir],
+    ['API calls', `${settings.apiUrl}: token exchange, ${settings.tunnelId || storedTunnelId ? 'read the tunnel' : 'CREATE a tunnel'}, register the CA unless it is, reveal the token`],
+  ];
+  if (options.dryRun) {
+    printSummary(summary);
+    printLine('dry run: no API request was made and nothing was written');
+    return;
   }
-  if (!settings.tunnelId && !storedTunnelId && interactive && !options.yes) {
-    if (!(await wizard.askConfirm(`Create a new tunnel "${settings.displayName}" in organization ${settings.organizationId}?`, true))) {
-      throw new AbortedError('nothing was written', 'pass --tunnel-id to attach to an existing tunnel');
-    }
+  let allowTunnelChange = Boolean(options.force);
+  if (interactive) {
+    printSummary(summary);
+    const ok = await wizard.askConfirm(moving ? `Move the deployment to ${settings.tunnelId}, call the API and write the files?` : 'Call the Tunnels API and write the deployment?', !moving);
+    if (!ok) throw new AbortedError('nothing was sent and nothing was written', settings.tunnelId || storedTunnelId ? undefined : 'pass --tunnel-id to attach to an existing tunnel');
+    allowTunnelChange = allowTunnelChange || moving;
   }
 
   const tuning = apiTuning();
@@ -242,20 +247,16 @@ export async function runInitWif(given: WifInitOptions): Promise<void> {
     baseImage: options.baseImage,
     upstreamCaPem: settings.upstreamCaPem,
     upstreamSystemCas: options.upstreamSystemCas,
-    autoRenew: options.autoRenew ? true : undefined,
+    autoRenew: options.autoRenew,
+    sampleServer: settings.sampleServer,
     caKeyType: options.caKey,
   };
   const plan = await planInit(initSettings, { ...existing, envText }, { now, invoker: currentInvoker(), version: VERSION });
-  await confirmReplacements(plan, existing, options, interactive);
-  const pending = plan.changes.filter((c) => c.status !== 'unchanged');
-  if (interactive && !options.yes && pending.length > 0) {
-    printPlan(plan);
-    if (!(await wizard.askConfirm(`Write ${pending.length} file(s) to ${paths.dir}?`, true))) {
-      throw new AbortedError('nothing else was written', `the tunnel and its CA are in place (data/tunnel-id, data/ca.*); re-run to finish`);
-    }
-  }
+  confirmReplacements(plan, existing, options);
   await applyInit(plan);
-  printResult(plan, initSettings, provisioned.ca.created, options);
+  const next = nextSteps(plan, initSettings, { extra: [`Rotate the token later: mcp-tunnel rotate-token --dir ${plan.paths.dir}   (the settings are in .env)`] });
+  if (options.json) printInitJson(plan, initSettings, 'wif', false, next);
+  else printResult(plan, initSettings, provisioned.ca.created, options, next);
 }
 
 /** Keys of .env the programmatic flow owns: a change to them alone is the flow doing its job. */
@@ -266,7 +267,7 @@ const API_MANAGED_ENV = new Set<string>(['TUNNEL_TOKEN', ...Object.values(WIF_EN
  * owns is exempt: the tunnel's ID, domain and current token (data/tunnel-*, TUNNEL_TOKEN and the WIF
  * settings in .env) are written because the API says so, which is the point of the programmatic flow.
  */
-async function confirmReplacements(plan: InitPlan, existing: ExistingDeployment, options: WifInitOptions, interactive: boolean): Promise<void> {
+function confirmReplacements(plan: InitPlan, existing: ExistingDeployment, options: WifInitOptions): void {
   const apiManagedFiles = new Set([plan.paths.tunnelId, plan.paths.tunnelDomain, plan.paths.tunnelToken]);
   const replaced = plan.changes.filter((c) => {
     if (c.status !== 'replace' || apiManagedFiles.has(c.path)) return false;
@@ -274,14 +275,13 @@ async function confirmReplacements(plan: InitPlan, existing: ExistingDeployment,
     return true;
   });
   if (replaced.length === 0 || options.force) return;
+  // No second question after the API calls (the one confirmation came before them): a file that differs
+  // is replaced only with --force, whoever runs init.
   const list = replaced.map((c) => c.label).join(', ');
-  if (!interactive) {
-    throw new ValidationError(
-      `${list} already exist${replaced.length === 1 ? 's' : ''} and would change; only the tunnel and its CA (data/tunnel-id, data/tunnel-domain, data/ca.*) were written`,
-      'pass --force to replace (the CA is always kept), or --dir for a new deployment',
-    );
-  }
-  if (!(await wizard.askConfirm(`Replace ${list}? (the CA is kept)`, false))) throw new AbortedError('nothing else was written', 'pass --force to replace without asking');
+  throw new ValidationError(
+    `${list} already exist${replaced.length === 1 ? 's' : ''} and would change; only the tunnel and its CA (data/tunnel-id, data/tunnel-domain, data/ca.*) were written`,
+    'pass --force to replace (the CA is always kept), or --dir for a new deployment',
+  );
 }
 
 function sameApartFrom(a: string, b: string, ignored: Set<string>): boolean {
@@ -321,19 +321,17 @@ function printProgress(event: ProvisionEvent): void {
   }
 }
 
-function printResult(plan: InitPlan, settings: InitSettings, caCreated: boolean, options: WifInitOptions): void {
+function printResult(plan: InitPlan, settings: InitSettings, caCreated: boolean, options: WifInitOptions, next: string[]): void {
   printWritten(plan);
   printLine();
   printLine(`Tunnel ${settings.tunnelId} (${settings.tunnelDomain}); CA ${caCreated ? 'created' : 'reused'}, fingerprint ${plan.ca.fingerprint}, registered on the tunnel`);
   printLine(`Server certificate for ${settings.tunnelDomain} and *.${settings.tunnelDomain}: ${plan.server.reason}, valid until ${plan.server.notAfter.toISOString()}`);
   printLine(`Engine: ${plan.engine}; containers run as ${plan.identity.uid}:${plan.identity.gid}`);
   if (plan.autoRenew) printLine('Certificate renewal: scheduled daily by the cert-renewer service (mcp-tunnel schedule-renewal --disable removes it)');
+  if (plan.sampleServer) printLine('Sample MCP server: service hello, route hello (undo: mcp-tunnel routes remove hello, then delete the hello service from compose.yaml)');
   if (plan.server.reason === 'domain-changed') printWarning('the tunnel domain changed: a new server certificate was issued');
-  printLine();
-  printLine(bold('Next:'));
-  printLine(`  1. Start the stack:  cd ${plan.paths.dir} && docker compose up -d   (or: mcp-tunnel up --dir ${plan.paths.dir})`);
-  printLine(`  2. Claude reaches:   ${settings.routes.map((r) => `https://${r.name}.${settings.tunnelDomain}/mcp`).join(', ')}`);
-  printLine(`  3. Rotate the token: mcp-tunnel rotate-token --dir ${plan.paths.dir}   (the settings are in .env)`);
+  printNext(next);
+  printClaudeUse(settings);
   if (options.printCa) {
     printLine();
     process.stdout.write(plan.ca.pair.certPem);

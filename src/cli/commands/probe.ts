@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { parseDuration } from '../../bundle/duration.js';
 import { EnvironmentError, ValidationError } from '../../errors.js';
 import { loadProbeDeployment, resolveProbeRoute, runProbe, TUNNEL_PROTOCOL, type ProbeStep } from '../../probe/index.js';
-import { printJson, printLine, printStep } from '../output.js';
+import { printLine, printReport, printStep } from '../output.js';
 
 interface ProbeOptions {
   dir: string;
@@ -25,7 +25,7 @@ export function registerProbe(program: Command): void {
     .addOption(new Option('--timeout <duration>', 'bound for each step (e.g. 10s, 500ms)').env('MCP_TUNNEL_PROBE_TIMEOUT').default('10s'))
     .addOption(new Option('--call <tool>', 'also call this tool after tools/list'))
     .addOption(new Option('--args <json>', 'arguments for --call, a JSON object'))
-    .option('--json', 'print the result as JSON (for machines)')
+    .addOption(new Option('--json', 'print the result as JSON (docs/json.md: probe)').env('MCP_TUNNEL_JSON'))
     .addHelpText(
       'after',
       [
@@ -125,7 +125,7 @@ async function probeCommand(route: string, options: ProbeOptions): Promise<void>
   });
   result.route = route;
 
-  if (options.json) printJson(result);
+  if (options.json) printReport('probe', result);
   if (!result.ok && result.failure) {
     throw new EnvironmentError(`${result.failure.layer}: ${result.failure.message}`, result.failure.hint);
   }

@@ -9,7 +9,7 @@ import {
   type RenewResult,
 } from '../../ops/renew-cert.js';
 import { MAX_EVERY_MS, MIN_EVERY_MS, runRenewalLoop } from '../../ops/renew-loop.js';
-import { printError, printJson, printLine, printStep, printWarning } from '../output.js';
+import { printError, printLine, printReport, printStep, printWarning } from '../output.js';
 
 interface RenewCertOptions {
   dir: string;
@@ -42,7 +42,7 @@ export function registerRenewCert(program: Command): void {
     .addOption(new Option('--cert-duration <duration>', 'validity of the new certificate').env('MCP_TUNNEL_CERT_DURATION').default(DEFAULT_CERT_DURATION))
     .option('--force', 'renew now, whatever the remaining validity (also replaces a certificate of another CA or domain)')
     .addOption(new Option('--every <duration>', 'keep running and check every DURATION (e.g. 24h); exits 0 on SIGTERM').env('MCP_TUNNEL_RENEW_EVERY'))
-    .option('--json', 'print the result as JSON (one object per run)')
+    .addOption(new Option('--json', 'print the result as JSON, one object per run (docs/json.md: renew-cert)').env('MCP_TUNNEL_JSON'))
     .addHelpText('after', HELP)
     .action(async (options: RenewCertOptions) => runRenewCert(options));
 }
@@ -99,7 +99,7 @@ async function runRenewCert(options: RenewCertOptions): Promise<void> {
       onResult: (result, next) => report(result, options, next),
       onError: (err, next) => {
         if (!isUserError(err)) throw err;
-        if (options.json) printJson({ time: new Date().toISOString(), status: 'failed', error: err.message, hint: err.hint, next_run: next.toISOString() });
+        if (options.json) printReport('renew-cert', { time: new Date().toISOString(), status: 'failed', error: err.message, hint: err.hint, nextRun: next.toISOString() });
         else printError(`${stamp()} renew-cert failed: ${err.message} (next attempt ${next.toISOString()})`, err.hint);
       },
     });
@@ -129,19 +129,19 @@ const REASON: Record<string, string> = {
 function report(result: RenewResult, options: RenewCertOptions, next?: Date): void {
   const loop = next !== undefined;
   if (options.json) {
-    const base = { time: new Date().toISOString(), status: result.status, domain: result.domain, ...(next ? { next_run: next.toISOString() } : {}) };
+    const base = { time: new Date().toISOString(), status: result.status, domain: result.domain, ...(next ? { nextRun: next.toISOString() } : {}) };
     if (result.status === 'not-needed') {
-      printJson({ ...base, serial: result.current.serial, not_after: result.current.notAfter.toISOString(), remaining_hours: Math.floor(result.remainingMs / 3_600_000) });
+      printReport('renew-cert', { ...base, serial: result.current.serial, notAfter: result.current.notAfter.toISOString(), remainingHours: Math.floor(result.remainingMs / 3_600_000) });
     } else {
-      printJson({
+      printReport('renew-cert', {
         ...base,
         reason: result.reason,
         detail: result.detail,
         serial: result.current.serial,
-        not_before: result.current.notBefore.toISOString(),
-        not_after: result.current.notAfter.toISOString(),
-        previous_serial: result.previous?.serial,
-        capped_by_ca: result.cappedByCa,
+        notBefore: result.current.notBefore.toISOString(),
+        notAfter: result.current.notAfter.toISOString(),
+        previousSerial: result.previous?.serial,
+        cappedByCa: result.cappedByCa,
         written: result.written,
       });
     }

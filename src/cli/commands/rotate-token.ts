@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { Command, Option } from 'commander';
+import { parseDuration } from '../../bundle/duration.js';
 import {
   HEALTHY_CONNECTIONS,
   readDeploymentForRotation,
@@ -11,7 +12,8 @@ import {
 import { dockerStackControl } from '../../docker/index.js';
 import { EnvironmentError, ValidationError } from '../../errors.js';
 import { isInteractive } from '../interactive.js';
-import { printLine, printStep, printWarning } from '../output.js';
+import { startCommandLine } from '../compose-command.js';
+import { printLine, printReport, printStep, printWarning } from '../output.js';
 import { askTunnelToken } from '../prompts/init-wizard.js';
 import { readTokenFromSources } from '../token-input.js';
 import { tunnelsApiFromDeployment } from '../wif-client.js';
@@ -27,6 +29,7 @@ interface RotateOptions {
   waitTimeout: string;
   force?: boolean;
   nonInteractive?: boolean;
+  json?: boolean;
 }
 
 export const DEFAULT_WAIT_TIMEOUT_SEC = 120;
@@ -42,9 +45,10 @@ export function registerRotateToken(program: Command): void {
     .addOption(new Option('--identity-token-file <file>', 'wif: override the identity token file stored in .env').env('ANTHROPIC_IDENTITY_TOKEN_FILE'))
     .addOption(new Option('--identity-token-command <cmd>', 'wif: override the identity token command stored in .env').env('MCP_TUNNEL_IDENTITY_TOKEN_COMMAND'))
     .addOption(new Option('--api-url <url>', 'wif: override the API base URL stored in .env').env('MCP_TUNNEL_API_URL'))
-    .addOption(new Option('--wait-timeout <seconds>', 'how long to wait for cloudflared to register').default(String(DEFAULT_WAIT_TIMEOUT_SEC)))
+    .addOption(new Option('--wait-timeout <duration>', 'how long to wait for cloudflared to register (e.g. 2m)').env('MCP_TUNNEL_WAIT_TIMEOUT').default(`${DEFAULT_WAIT_TIMEOUT_SEC}s`))
     .option('--force', 'manual: accept a token of another tunnel than the current one')
     .addOption(new Option('--non-interactive', 'never prompt (implied without a TTY or under CI)').env('MCP_TUNNEL_NON_INTERACTIVE'))
+    .addOption(new Option('--json', 'print the result as JSON (docs/json.md: rotate-token); implies --non-interactive').env('MCP_TUNNEL_JSON'))
     .addHelpText(
       'after',
       '\nThe flow is the deployment\'s (MCP_TUNNEL_FLOW in .env). The previous .env is kept as .env.previous (0600) for rollback.\n' +
@@ -54,9 +58,7 @@ export function registerRotateToken(program: Command): void {
 }
 
 function parseTimeout(raw: string): number {
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0 || n > 3600) throw new ValidationError(`invalid --wait-timeout "${raw}": give seconds between 1 and 3600`, 'e.g. --wait-timeout 120');
-  return n * 1000;
+  return parseDuration(raw, '--wait-timeout', { min: 1000, max: 3_600_000 });
 }
 
 export async function runRotateToken(options: RotateOptions, stack?: StackControl): Promise<void> {
@@ -74,18 +76,18 @@ export async function runRotateToken(options: RotateOptions, stack?: StackContro
     }
     const api = await tunnelsApiFromDeployment(options, deployment.envText, options.dir);
     const reason = options.reason?.trim() || undefined;
-    result = await rotateTunnelToken({ dir: options.dir, stack: control, waitTimeoutMs, api: { client: api.client, apiUrl: api.apiUrl, federation: api.federation, reason }, onProgress: printProgress(waitTimeoutMs) });
+    result = await rotateTunnelToken({ dir: options.dir, stack: control, waitTimeoutMs, api: { client: api.client, apiUrl: api.apiUrl, federation: api.federation, reason }, onProgress: options.json ? undefined : printProgress(waitTimeoutMs) });
   } else {
     if (options.reason) printWarning('--reason is recorded only by the Tunnels API (programmatic flow); ignored');
     let token = await readTokenFromSources(options);
-    if (!token && isInteractive(options)) token = await askTunnelToken();
+    if (!token && !options.json && isInteractive(options)) token = await askTunnelToken();
     if (!token) {
       throw new ValidationError(
         'missing the new tunnel token: pass --tunnel-token-file FILE or --tunnel-token-stdin (or set TUNNEL_TOKEN)',
         'rotate the token in the Console (tunnel > Rotate token), save it to a file with umask 077, and pass that file',
       );
     }
-    result = await rotateTunnelToken({ dir: options.dir, stack: control, waitTimeoutMs, newToken: token, force: options.force, onProgress: printProgress(waitTimeoutMs) });
+    result = await rotateTunnelToken({ dir: options.dir, stack: control, waitTimeoutMs, newToken: token, force: options.force, onProgress: options.json ? undefined : printProgress(waitTimeoutMs) });
   }
   report(result, options, waitTimeoutMs);
 }
@@ -112,6 +114,18 @@ function report(result: RotationResult, options: RotateOptions, waitTimeoutMs: n
   const dir = path.resolve(options.dir);
   const rollback = `to go back to the previous token: cp ${path.join(dir, '.env.previous')} ${path.join(dir, '.env')} && docker compose up -d --force-recreate cloudflared`;
   const { stack } = result;
+  if (options.json) {
+    printReport('rotate-token', {
+      flow: result.flow,
+      tunnelId: result.tunnelId ?? null,
+      tokenId: result.tokenId ?? null,
+      written: result.written,
+      previousEnv: result.previousEnv,
+      cloudflared: { outcome: stack.outcome, state: stack.state, registered: stack.registered, wanted: HEALTHY_CONNECTIONS, ...(stack.detail ? { detail: stack.detail } : {}) },
+    });
+    // The report is the output; only a failure still becomes the error line on stderr and its exit code.
+    if (stack.outcome !== 'recreate-failed' && stack.outcome !== 'not-registered') return;
+  }
   switch (stack.outcome) {
     case 'not-running':
       if (stack.state === 'unreachable') {
@@ -119,7 +133,7 @@ function report(result: RotationResult, options: RotateOptions, waitTimeoutMs: n
       } else {
         printLine(`The stack is not running${stack.state === 'stopped' ? ' (cloudflared is stopped)' : ''}: the new token is in .env and is used when it starts.`);
       }
-      printLine(`Start it with: cd ${dir} && docker compose up -d   (or: mcp-tunnel up --dir ${dir})`);
+      printLine(`Start it with: ${startCommandLine(dir)}`);
       return;
     case 'registered':
       printStep(`cloudflared registered ${stack.registered} tunnel connections with the new token`);

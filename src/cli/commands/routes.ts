@@ -4,7 +4,8 @@ import { isUserError } from '../../errors.js';
 import { runProbe, type ProbeResult } from '../../probe/index.js';
 import { addRoute, readProxyConfigFile, removeRoute, writeProxyConfigText, type RouteEdit } from '../../ops/routes.js';
 import { proxyAddress, restartProxyStack, stackRunning } from '../../ops/stack.js';
-import { printJson, printLine, printStep, printWarning } from '../output.js';
+import { detectComposeCommand } from '../compose-command.js';
+import { printLine, printReport, printStep, printWarning } from '../output.js';
 
 interface RoutesOptions {
   dir: string;
@@ -23,11 +24,11 @@ export function registerRoutes(program: Command): void {
     .command('list')
     .description('Show the configured routes and the URL Claude uses for each')
     .addOption(dirOption())
-    .option('--json', 'print the routes as JSON')
+    .addOption(new Option('--json', 'print the routes as JSON (docs/json.md: routes)').env('MCP_TUNNEL_JSON'))
     .action(async (options: RoutesOptions) => {
       const file = await readProxyConfigFile(options.dir);
       if (options.json) {
-        printJson(file.routes.map((r) => ({ name: r.name, upstream: r.url, url: `https://${r.host}/mcp` })));
+        printReport('routes', { routes: file.routes.map((r) => ({ name: r.name, upstream: r.url, url: `https://${r.host}/mcp` })) });
         return;
       }
       const width = Math.max(4, ...file.routes.map((r) => r.name.length));
@@ -42,7 +43,7 @@ export function registerRoutes(program: Command): void {
     .argument('<name>', 'route name: a DNS label')
     .argument('<url>', 'upstream: exactly scheme://host:port (the path travels with each request)')
     .addOption(dirOption())
-    .option('--no-restart', 'only edit the config; restart the proxy yourself later')
+    .addOption(new Option('--no-restart', 'only edit the config; restart the proxy yourself later').env('MCP_TUNNEL_NO_RESTART'))
     .action(async (name: string, url: string, options: RoutesOptions) => {
       const file = await readProxyConfigFile(options.dir);
       const edit = addRoute(file, name, url);
@@ -57,7 +58,7 @@ export function registerRoutes(program: Command): void {
     .description('Remove route NAME')
     .argument('<name>', 'route name (or its full hostname)')
     .addOption(dirOption())
-    .option('--no-restart', 'only edit the config; restart the proxy yourself later')
+    .addOption(new Option('--no-restart', 'only edit the config; restart the proxy yourself later').env('MCP_TUNNEL_NO_RESTART'))
     .action(async (name: string, options: RoutesOptions) => {
       const file = await readProxyConfigFile(options.dir);
       const edit = removeRoute(file, name);
@@ -67,13 +68,14 @@ export function registerRoutes(program: Command): void {
     });
 }
 
-const RESTART_BY_HAND = `docker compose restart ${COMPOSE_SERVICES.proxy} ${COMPOSE_SERVICES.cloudflared}`;
+/** With the compose command this host has (docker compose, or docker-compose v1). */
+const restartByHand = (): string => `${detectComposeCommand() ?? 'docker compose'} restart ${COMPOSE_SERVICES.proxy} ${COMPOSE_SERVICES.cloudflared}`;
 
 /** The official proxy does not reload its config: restart it (and cloudflared, in its namespace), then check. */
 async function afterEdit(dir: string, options: RoutesOptions, edit: RouteEdit, kind: 'add' | 'remove'): Promise<void> {
   const probeHint = kind === 'add' ? `then check it: mcp-tunnel probe ${edit.route.name} --dir ${dir}` : '';
   if (!options.restart) {
-    printLine(`The proxy reads its config at start only: restart it to apply (${RESTART_BY_HAND}), ${probeHint || 'then the route is gone'}`);
+    printLine(`The proxy reads its config at start only: restart it to apply (${restartByHand()}), ${probeHint || 'then the route is gone'}`);
     return;
   }
   const state = await stackRunning(dir);
@@ -87,7 +89,7 @@ async function afterEdit(dir: string, options: RoutesOptions, edit: RouteEdit, k
   } catch (err) {
     if (!isUserError(err)) throw err;
     printWarning(`the config is written, but the restart failed: ${err.message}`);
-    printLine(`Restart by hand: ${RESTART_BY_HAND}`);
+    printLine(`Restart by hand: ${restartByHand()}`);
     process.exitCode = err.exitCode;
     return;
   }

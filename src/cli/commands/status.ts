@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { stackStatus, type StackStatus } from '../../docker/index.js';
-import { bold, printJson, printLine, printWarning } from '../output.js';
+import { bold, printLine, printReport, printWarning } from '../output.js';
 import { requireDeploymentDir } from '../deployment-dir.js';
 
 interface StatusCliOptions {
@@ -13,7 +13,7 @@ export function registerStatus(program: Command): void {
     .command('status')
     .description('Show the stack: containers (state, health, uptime, restarts), tunnel connections, routes, certificate expiry')
     .addOption(new Option('--dir <dir>', 'deployment directory').env('MCP_TUNNEL_DIR').default('.'))
-    .addOption(new Option('--json', 'print the status as JSON (shape: StackStatus in src/docker/status.ts)').env('MCP_TUNNEL_JSON'))
+    .addOption(new Option('--json', 'print the status as JSON (docs/json.md: status)').env('MCP_TUNNEL_JSON'))
     .addHelpText('after', '\nExit codes: 0 when the stack is fully running, 1 when it is degraded, stopped or absent, 3 when Docker is unreachable.')
     .action(async (options: StatusCliOptions) => runStatus(options));
 }
@@ -64,7 +64,7 @@ export function renderStatus(s: StackStatus): void {
 async function runStatus(options: StatusCliOptions): Promise<void> {
   await requireDeploymentDir(options.dir);
   const status = await stackStatus(options.dir);
-  if (options.json) printJson(status);
+  if (options.json) printReport('status', status);
   else renderStatus(status);
   if (status.overall !== 'running') process.exitCode = 1;
 }

@@ -8,7 +8,13 @@ import {
   validateTunnelId,
   validateTunnelToken,
 } from '../../bundle/validate.js';
-import type { ProxyEngine } from '../../bundle/init.js';
+import { checkHttpsUpstreams, checkUpstreamsAllowed, type ProxyEngine } from '../../bundle/init.js';
+
+/*
+ * The questions of `mcp-tunnel init`, one function per question. Each answer is validated at its own
+ * prompt (inquirer re-asks in place, earlier answers stay), so nothing typed is thrown away by a check
+ * that could only fail later. The order and the single final confirmation live in commands/init*.ts.
+ */
 
 /** inquirer wants `true | message`; our validators throw one clear line. */
 export function check(fn: (value: string) => unknown): (value: string) => true | string {
@@ -45,8 +51,14 @@ export const askEngine = (current: ProxyEngine): Promise<ProxyEngine> =>
     ],
   });
 
-/** Asks for routes until the user has at least one and says they are done. */
-export async function askRoutes(current: Array<{ name: string; url: string }> | undefined): Promise<Array<{ name: string; url: string }>> {
+/** What an upstream must satisfy beyond its syntax: the allowed ranges and, for https, a CA to verify it. */
+export interface UpstreamRules {
+  allowedIps?: string[];
+  tls: { caFile?: string; includeSystemCas?: boolean };
+}
+
+/** Asks for routes until the user has at least one and says they are done; each upstream checked at its prompt. */
+export async function askRoutes(current: Array<{ name: string; url: string }> | undefined, rules: UpstreamRules = { tls: {} }): Promise<Array<{ name: string; url: string }>> {
   if (current?.length) {
     const keep = await confirm({ message: `Keep the configured routes (${current.map((r) => r.name).join(', ')})?`, default: true });
     if (keep) return current;
@@ -62,11 +74,87 @@ export async function askRoutes(current: Array<{ name: string; url: string }> | 
         }),
       }),
     );
-    const url = await input({ message: `Upstream for ${name} (http://host:port, no path):`, validate: check((u) => parseUpstream(u, name)) });
+    const url = await input({
+      message: `Upstream for ${name} (http://host:port, no path):`,
+      validate: check((u) => {
+        const route = { name, url: parseUpstream(u, name).url };
+        checkUpstreamsAllowed([route], rules.allowedIps);
+        checkHttpsUpstreams([route], rules.tls);
+      }),
+    });
     routes.push({ name, url: parseUpstream(url, name).url });
   } while (await confirm({ message: 'Add another route?', default: false }));
   return routes;
 }
+
+export type Flow = 'manual' | 'wif';
+
+export const askFlow = (current: Flow = 'wif'): Promise<Flow> =>
+  select({
+    message: 'Credential flow:',
+    default: current,
+    choices: [
+      {
+        name: 'programmatic (recommended): the Tunnels API creates or reuses the tunnel, registers the CA and fetches the token; needs a federation rule, the organization ID and an OIDC identity token',
+        value: 'wif' as const,
+      },
+      { name: 'manual: you copy the tunnel ID, domain and token from the Console and upload the CA there yourself', value: 'manual' as const },
+    ],
+  });
+
+export const askWorkspaceId = (current: string | undefined, validate: (v: string) => unknown): Promise<string | undefined> =>
+  input({
+    message: "Workspace ID (wrkspc_...; Enter if the federation rule names one workspace):",
+    default: current,
+    validate: check((v) => (v.trim() === '' ? true : validate(v.trim()))),
+  }).then((v) => (v.trim() === '' ? undefined : v.trim()));
+
+export type IdentityAnswer = { kind: 'file'; path: string } | { kind: 'command'; command: string };
+
+/** Where the OIDC JWT comes from: a file re-read on every exchange, or a command printing it. */
+export async function askIdentitySource(checkFile: (path: string) => Promise<void>): Promise<IdentityAnswer> {
+  const kind = await select({
+    message: 'OIDC identity token (JWT) from:',
+    choices: [
+      { name: 'a file (re-read on every exchange, e.g. a projected service-account token)', value: 'file' as const },
+      { name: 'a command that prints it (run without a shell on every exchange)', value: 'command' as const },
+    ],
+  });
+  if (kind === 'command') {
+    const command = await input({ message: 'Command printing the identity token:', validate: check((c) => { if (!c.trim()) throw new ValidationError('give a command'); }) });
+    return { kind, command: command.trim() };
+  }
+  let problem: string | undefined;
+  const file = await input({
+    message: 'File holding the identity token:',
+    validate: async (f) => {
+      try {
+        await checkFile(f.trim());
+        return true;
+      } catch (err) {
+        problem = err instanceof Error ? err.message : String(err);
+        return problem;
+      }
+    },
+  });
+  return { kind, path: file.trim() };
+}
+
+/** Attach to an existing tunnel (its ID) or let the Tunnels API create one. */
+export async function askTunnelChoice(): Promise<{ create: true } | { create: false; tunnelId: string }> {
+  const choice = await select({
+    message: 'Tunnel:',
+    choices: [
+      { name: 'use an existing tunnel (its ID, tnl_...)', value: 'existing' as const },
+      { name: 'create a new tunnel', value: 'create' as const },
+    ],
+  });
+  if (choice === 'create') return { create: true };
+  return { create: false, tunnelId: await askTunnelId() };
+}
+
+export const askSampleServer = (current = false): Promise<boolean> =>
+  confirm({ message: 'Add the sample "hello" MCP server (route hello) to prove the path before your own server is ready?', default: current });
 
 export async function askAllowedIps(current: string[] | undefined): Promise<string[] | undefined> {
   const custom = await confirm({

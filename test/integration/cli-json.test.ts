@@ -1,0 +1,180 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fakeTunnelToken, REPO_ROOT, runCli, type CliResult } from '../helpers/cli.js';
+
+/*
+ * Every --json report validates against its schema in docs/json.md, with one key casing (camelCase) and
+ * a schemaVersion; and what `connect` prints is a request the Messages API shape accepts: the printed
+ * TypeScript runs with the real @anthropic-ai/sdk, the printed curl with curl, both against a local
+ * stand-in that records what arrives.
+ */
+const execFileP = promisify(execFile);
+let work: string;
+let dir: string;
+const DOMAIN = 'abcd1234.tunnel.anthropic.com';
+
+function schemas(): Map<string, object> {
+  const text = fs.readFileSync(path.join(REPO_ROOT, 'docs/json.md'), 'utf8');
+  const out = new Map<string, object>();
+  for (const m of text.matchAll(/^## (\S+)\n[\s\S]*?```json\n([\s\S]*?)\n```/gm)) out.set(m[1]!, JSON.parse(m[2]!) as object);
+  return out;
+}
+
+/** Keys of our own objects are camelCase; the Messages API request in connect keeps the API's names. */
+function nonCamelKeys(value: unknown, at = ''): string[] {
+  if (Array.isArray(value)) return value.flatMap((v, i) => nonCamelKeys(v, `${at}[${i}]`));
+  if (value === null || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([k, v]) => {
+    const here = `${at}.${k}`;
+    if (here === '.messagesApi.body' || here === '.messagesApi.headers' || here === '.counts') return [];
+    return [...(/^[a-z][a-zA-Z0-9]*$/.test(k) ? [] : [here]), ...nonCamelKeys(v, here)];
+  });
+}
+
+const ajv = new Ajv2020({ allErrors: true, strict: false });
+function expectValid(report: string, r: CliResult): Record<string, unknown> {
+  const schema = schemas().get(report);
+  expect(schema, `docs/json.md has no schema for ${report}`).toBeDefined();
+  const json = JSON.parse(r.stdout) as Record<string, unknown>;
+  const validate = ajv.compile(schema!);
+  expect(validate(json) ? [] : validate.errors, report).toEqual([]);
+  expect(Object.keys(json).slice(0, 2)).toEqual(['schemaVersion', 'report']);
+  expect(nonCamelKeys(json), report).toEqual([]);
+  return json;
+}
+
+beforeAll(async () => {
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'mct-json-'));
+  const token = path.join(work, 'token');
+  fs.writeFileSync(token, fakeTunnelToken('json'), { mode: 0o600 });
+  dir = path.join(work, 'dep');
+  // Loopback upstreams only (allowed explicitly): doctor connects to them.
+  const r = await runCli(['init', '--dir', dir, '--tunnel-id', 'tnl_json1', '--tunnel-domain', DOMAIN, '--tunnel-token-file', token, '--allowed-ip', '127.0.0.1/32', '--route', 'docs=http://127.0.0.1:9', '--route', 'wiki=http://127.0.0.1:10', '--json']);
+  expect(r.exitCode).toBe(0);
+  expectValid('init', r);
+});
+afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+
+describe('--json reports match docs/json.md', () => {
+  it('init and init --dry-run', async () => {
+    const r = await runCli(['init', '--dir', dir, '--dry-run', '--json']);
+    expect(r.exitCode).toBe(0);
+    const json = expectValid('init', r);
+    expect(json).toMatchObject({ dryRun: true, tunnelId: 'tnl_json1', urls: [`https://docs.${DOMAIN}/mcp`, `https://wiki.${DOMAIN}/mcp`] });
+  });
+
+  it('routes list, connect, renew-cert', async () => {
+    expectValid('routes', await runCli(['routes', 'list', '--dir', dir, '--json']));
+    const c = expectValid('connect', await runCli(['connect', '--dir', dir, '--json']));
+    expect((c.servers as unknown[]).length).toBe(2);
+    const one = expectValid('connect', await runCli(['connect', 'wiki', '--dir', dir, '--path', 'sse', '--json']));
+    expect(one.servers).toEqual([{ name: 'wiki', subdomain: 'wiki', url: `https://wiki.${DOMAIN}/sse`, upstream: 'http://127.0.0.1:10' }]);
+    const renew = await runCli(['renew-cert', '--dir', dir, '--json']);
+    expect(renew.exitCode).toBe(10); // "not needed": renew-cert's documented exit code for a no-op
+    expect(expectValid('renew-cert', renew)).toMatchObject({ status: 'not-needed', domain: DOMAIN });
+  });
+
+  it('probe (a failure is a report too), status, doctor', async () => {
+    const probe = await runCli(['probe', 'docs', '--dir', dir, '--proxy', 'ws://127.0.0.1:9/', '--timeout', '2s', '--json']);
+    expect(probe.exitCode).toBe(3);
+    expect(expectValid('probe', probe)).toMatchObject({ ok: false, route: 'docs' });
+    const status = await runCli(['status', '--dir', dir, '--json']);
+    expect(expectValid('status', status)).toMatchObject({ overall: 'absent' });
+    const doctor = await runCli(['doctor', '--dir', dir, '--no-edge-check', '--timeout', '1s', '--json'], { timeoutMs: 60_000 });
+    expectValid('doctor', doctor);
+  });
+
+  it('rotate-token (last: it changes the token)', async () => {
+    const next = path.join(work, 'token-next');
+    fs.writeFileSync(next, fakeTunnelToken('json-next'), { mode: 0o600 });
+    const r = await runCli(['rotate-token', '--dir', dir, '--tunnel-token-file', next, '--force', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(expectValid('rotate-token', r)).toMatchObject({ flow: 'manual', cloudflared: { outcome: 'not-running' } });
+  });
+
+  it('connect with an unknown route is one line and exit 2', async () => {
+    const r = await runCli(['connect', 'nope', '--dir', dir]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/^error: no route nope in config\/mcp-proxy\.yaml \(configured: docs, wiki\)\nhint: /);
+  });
+});
+
+describe('connect: the printed request is what the Messages API takes', () => {
+  let standin: http.Server;
+  let url: string;
+  const received: Array<{ path: string; headers: http.IncomingHttpHeaders; body: unknown }> = [];
+
+  beforeAll(async () => {
+    standin = http.createServer((req, res) => {
+      let data = '';
+      req.on('data', (c: Buffer) => (data += c.toString('utf8')));
+      req.on('end', () => {
+        received.push({ path: req.url ?? '', headers: req.headers, body: JSON.parse(data) as unknown });
+        res.writeHead(200, { 'content-type': 'application/json', 'request-id': 'req_standin' });
+        res.end(
+          JSON.stringify({
+            id: 'msg_standin', type: 'message', role: 'assistant', model: 'claude-sonnet-4-5', stop_reason: 'end_turn', stop_sequence: null,
+            content: [{ type: 'text', text: 'I can call hello.' }], usage: { input_tokens: 1, output_tokens: 1 },
+          }),
+        );
+      });
+    });
+    await new Promise<void>((resolve) => standin.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(standin.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => standin.close(() => resolve())));
+
+  it('the TypeScript snippet runs with the real SDK and sends the documented shape', async () => {
+    const info = JSON.parse((await runCli(['connect', '--dir', dir, '--json'])).stdout) as { typescript: string; messagesApi: { body: Record<string, unknown> } };
+    // The snippet is plain ESM (no type annotations); placed in the repository so the SDK resolves.
+    const file = path.join(REPO_ROOT, 'dist', `connect-snippet-${process.pid}.mjs`);
+    fs.writeFileSync(file, info.typescript);
+    received.length = 0;
+    try {
+      const r = await execFileP(process.execPath, [file], { env: { ...process.env, ANTHROPIC_BASE_URL: url, ANTHROPIC_API_KEY: 'sk-ant-test' }, timeout: 30_000 });
+      expect(r.stdout).toContain('I can call hello.');
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+    expect(received).toHaveLength(1);
+    const [req] = received;
+    expect(req!.path).toMatch(/^\/v1\/messages(\?beta=true)?$/);
+    // The SDK sends the API version it was built for; the curl snippet names the documented one.
+    expect(req!.headers['anthropic-version']).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    expect(String(req!.headers['anthropic-beta']).split(',')).toContain('mcp-client-2025-11-20');
+    // This SDK release sends the key as a bearer token; older ones as x-api-key.
+    expect([req!.headers['x-api-key'], req!.headers.authorization]).toContainEqual(expect.stringMatching(/^(Bearer )?sk-ant-test$/));
+    expect(req!.body).toEqual(info.messagesApi.body);
+    expect(req!.body).toMatchObject({
+      mcp_servers: [
+        { type: 'url', url: `https://docs.${DOMAIN}/mcp`, name: 'docs' },
+        { type: 'url', url: `https://wiki.${DOMAIN}/mcp`, name: 'wiki' },
+      ],
+      tools: [
+        { type: 'mcp_toolset', mcp_server_name: 'docs' },
+        { type: 'mcp_toolset', mcp_server_name: 'wiki' },
+      ],
+    });
+  });
+
+  it('the curl snippet sends the same request', async () => {
+    const info = JSON.parse((await runCli(['connect', 'docs', '--dir', dir, '--json'])).stdout) as { curl: string; messagesApi: { url: string; body: unknown } };
+    received.length = 0;
+    await execFileP('bash', ['-c', info.curl.replace(info.messagesApi.url, `${url}/v1/messages`).replace(/^curl /, 'curl -sS ')], {
+      env: { ...process.env, ANTHROPIC_API_KEY: 'sk-ant-curl' },
+      timeout: 30_000,
+    });
+    expect(received).toHaveLength(1);
+    expect(received[0]!.headers['x-api-key']).toBe('sk-ant-curl');
+    expect(received[0]!.headers['anthropic-beta']).toBe('mcp-client-2025-11-20');
+    expect(received[0]!.headers['anthropic-version']).toBe('2023-06-01');
+    expect(received[0]!.body).toEqual(info.messagesApi.body);
+  });
+});
