@@ -23,6 +23,7 @@ export interface ProxyConfigFile {
   limits?: {
     max_connections?: number;
     max_header_bytes?: number;
+    max_frame_bytes?: number;
     handshake_timeout?: string;
     idle_timeout?: string;
   };
@@ -41,6 +42,8 @@ export const BUILTIN_DEFAULTS = {
   adminListenAddr: '127.0.0.1:9090',
   maxConnections: 4096,
   maxHeaderBytes: 32 * 1024,
+  /** One WebSocket frame's payload; streamed, so this bounds no memory: it only refuses absurd frames. */
+  maxFrameBytes: 16 * 1024 * 1024,
   handshakeTimeoutMs: 10_000,
   idleTimeoutMs: 300_000,
 } as const;
@@ -64,6 +67,7 @@ export interface ProxyConfig {
   limits: {
     maxConnections: number;
     maxHeaderBytes: number;
+    maxFrameBytes: number;
     handshakeTimeoutMs: number;
     idleTimeoutMs: number;
   };
@@ -201,6 +205,7 @@ export function parseProxyConfig(text: string): ProxyConfig {
   const limits = {
     maxConnections: lim.max_connections === undefined ? BUILTIN_DEFAULTS.maxConnections : asPositiveInt(lim.max_connections, 'limits.max_connections'),
     maxHeaderBytes: lim.max_header_bytes === undefined ? BUILTIN_DEFAULTS.maxHeaderBytes : asPositiveInt(lim.max_header_bytes, 'limits.max_header_bytes'),
+    maxFrameBytes: lim.max_frame_bytes === undefined ? BUILTIN_DEFAULTS.maxFrameBytes : asPositiveInt(lim.max_frame_bytes, 'limits.max_frame_bytes'),
     handshakeTimeoutMs: lim.handshake_timeout === undefined ? BUILTIN_DEFAULTS.handshakeTimeoutMs : asDuration(lim.handshake_timeout, 'limits.handshake_timeout'),
     idleTimeoutMs: lim.idle_timeout === undefined ? BUILTIN_DEFAULTS.idleTimeoutMs : asDuration(lim.idle_timeout, 'limits.idle_timeout'),
   };

@@ -130,6 +130,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     maxConnections: config.limits.maxConnections,
     handshakeTimeoutMs: config.limits.handshakeTimeoutMs,
     maxHeaderBytes: config.limits.maxHeaderBytes,
+    maxFrameBytes: config.limits.maxFrameBytes,
     logger,
     metrics,
     onStream: (stream) => {
