@@ -76,8 +76,13 @@ export function startInnerTls(stream: Duplex, options: InnerTlsOptions): tls.TLS
     logger.debug('tunnel tls error', { conn: connId, error: errorText(err) });
     socket.destroy();
   });
-  // The peer went away before finishing the handshake (e.g. it closed the WebSocket).
+  // The peer went away before finishing the handshake (e.g. it closed the WebSocket). The TLS socket is
+  // half-open capable (so that a half-closed request is answered), so the end of its input alone does not
+  // close it: during the handshake, that end is the failure.
   socket.once('close', () => {
+    if (!settled) fail('error', 'connection closed during the handshake');
+  });
+  socket.once('end', () => {
     if (!settled) fail('error', 'connection closed during the handshake');
   });
   return socket;

@@ -215,6 +215,7 @@ class WebSocketStream extends Duplex implements FrameSink {
   private closeSent = false;
   private closeReceived = false;
   private pausedByUs = false;
+  private peerCloseCode: number = CLOSE.normal;
 
   constructor(
     private readonly socket: Socket,
@@ -250,12 +251,16 @@ class WebSocketStream extends Duplex implements FrameSink {
     if (opcode === OPCODE.ping) {
       if (!this.closeSent) this.sendFrame(OPCODE.pong, payload);
     } else if (opcode === OPCODE.close) {
-      const code = payload.length >= 2 ? payload.readUInt16BE(0) : CLOSE.normal;
+      this.peerCloseCode = payload.length >= 2 ? payload.readUInt16BE(0) : CLOSE.normal;
       this.peerDone();
-      // The peer will read nothing more: answer its close and end the TCP connection (the server closes first).
-      if (!this.closeSent) this.sendClose(code >= 1000 && code < 5000 && code !== 1005 && code !== 1006 ? code : CLOSE.normal);
-      this.socket.end();
-      this.armCloseTimer();
+      // Our close frame answered theirs: the exchange is complete, the server closes the TCP connection.
+      if (this.closeSent) {
+        this.socket.end();
+        this.armCloseTimer();
+      }
+      // Otherwise their close is a half-close: the TLS layer sees the end of its input and may still owe an
+      // answer (a request sent, then end()). RFC 6455 5.5.1 lets an endpoint finish what it is sending
+      // before it answers a close; our close frame leaves when the TLS layer ends its side (_final).
     }
     // A pong needs nothing.
   }
@@ -298,7 +303,7 @@ class WebSocketStream extends Duplex implements FrameSink {
   }
 
   override _final(callback: (err?: Error | null) => void): void {
-    if (!this.closeSent) this.sendClose(CLOSE.normal);
+    if (!this.closeSent) this.sendClose(this.closeReceived ? echoable(this.peerCloseCode) : CLOSE.normal);
     // The peer's close frame answers ours; if it already came, the exchange is complete.
     if (this.closeReceived) this.socket.end();
     this.armCloseTimer();
@@ -307,10 +312,13 @@ class WebSocketStream extends Duplex implements FrameSink {
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
     if (!this.socket.destroyed) {
-      // A close frame on its way is allowed to leave; anything else is cut now.
-      if (this.closeSent && !this.socket.writableEnded) this.socket.end();
-      if (this.closeSent) this.armCloseTimer();
-      else this.socket.destroy();
+      // The peer's close is still owed an answer; a close frame on its way is allowed to leave; anything
+      // else is cut now.
+      if (!this.closeSent && this.closeReceived && this.socket.writable) this.sendClose(echoable(this.peerCloseCode));
+      if (this.closeSent) {
+        if (!this.socket.writableEnded) this.socket.end();
+        this.armCloseTimer();
+      } else this.socket.destroy();
     }
     callback(err);
   }
@@ -341,6 +349,11 @@ class WebSocketStream extends Duplex implements FrameSink {
     this.closeTimer.unref();
     this.socket.once('close', () => clearTimeout(this.closeTimer));
   }
+}
+
+/** A close code that may be sent back (1005 and 1006 are never sent on the wire). */
+function echoable(code: number): number {
+  return code >= 1000 && code < 5000 && code !== 1005 && code !== 1006 && code !== 1015 ? code : CLOSE.normal;
 }
 
 /** Why an upgrade request is not a WebSocket handshake we accept, or undefined when it is one. */
