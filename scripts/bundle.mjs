@@ -46,3 +46,24 @@ const result = await esbuild.build({
 const { size } = await stat(outfile);
 const inputs = Object.keys(result.metafile.inputs).length;
 console.log(`bundle: ${path.relative(root, outfile)} (${(size / 1024 / 1024).toFixed(1)} MiB from ${inputs} inputs, ${Date.now() - started} ms)`);
+
+// The builtin proxy's own entry (src/proxy/main.ts), the image's ENTRYPOINT: only the proxy and its few
+// dependencies, so a resting proxy is close to bare Node's RSS. Arguments that are not the proxy's are
+// handed to mcp-tunnel.mjs beside it (loaded only then). CommonJS: main.ts says why.
+const proxyOutfile = path.join(root, 'dist', 'bundle', 'mcp-proxy.cjs');
+const proxyResult = await esbuild.build({
+  absWorkingDir: root,
+  entryPoints: ['src/proxy/main.ts'],
+  outfile: proxyOutfile,
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node22',
+  define: { __MCP_TUNNEL_VERSION__: JSON.stringify(pkg.version) },
+  legalComments: 'linked',
+  sourcemap: false,
+  logLevel: 'warning',
+  metafile: true,
+});
+const proxySize = (await stat(proxyOutfile)).size;
+console.log(`bundle: ${path.relative(root, proxyOutfile)} (${(proxySize / 1024 / 1024).toFixed(1)} MiB from ${Object.keys(proxyResult.metafile.inputs).length} inputs)`);

@@ -35,6 +35,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 /** Documented defaults of the official proxy (SPEC.md 3). */
 export const DEFAULT_ALLOWED_IPS = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'] as const;
 export const DEFAULT_LISTEN_ADDR = ':8080';
+/** Where the official mcp-proxy image reads its config (docs/contract.md); the same default keeps us a drop-in. */
+export const DEFAULT_PROXY_CONFIG = '/etc/mcp-gateway/config.yaml';
 export const DEFAULT_SHUTDOWN_TIMEOUT = '30s';
 
 /** Builtin-engine defaults: chosen here, documented in the README ("Builtin proxy limits"). */
