@@ -119,7 +119,15 @@ export async function rawWebSocket(port: number): Promise<RawWebSocket> {
         read() {},
         write(chunk: Buffer, _enc, cb) {
           writeFrames(ws, chunk);
-          cb();
+          // Backpressure from the socket reaches the writer (TLS), as it would on a real connection.
+          if (socket.writableLength <= 256 * 1024 || socket.destroyed) return cb();
+          const done = (): void => {
+            socket.off('drain', done);
+            socket.off('close', done);
+            cb();
+          };
+          socket.once('drain', done);
+          socket.once('close', done);
         },
         final(cb) {
           cb();
