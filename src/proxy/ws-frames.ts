@@ -38,12 +38,14 @@ const enum State {
 
 export class FrameParser {
   private state = State.Header;
-  /** Header bytes gathered so far (a header is 2 to 14 bytes and may straddle reads). */
-  private readonly head = Buffer.alloc(14);
+  /** Header bytes gathered so far (a header is 2 to 14 bytes and may straddle reads), then the masking key:
+   * one small slice of Node's shared pool (allocUnsafe), not two ArrayBuffers of their own per connection. */
+  private readonly scratch = Buffer.allocUnsafe(18);
+  private readonly head = this.scratch.subarray(0, 14);
   private headLen = 0;
   private opcode = 0;
   private fin = false;
-  private readonly mask = Buffer.alloc(4);
+  private readonly mask = this.scratch.subarray(14, 18);
   /** Payload bytes of the current frame still to come (a Number: frames over 2^53 are refused). */
   private remaining = 0;
   /** Position in the masking key of the next payload byte. */
