@@ -148,7 +148,6 @@ export class TunnelListener {
       refuse(socket, 503, 'too many tunnel connections');
       return;
     }
-    // The slot is held for the socket's whole life, so a failed upgrade gives it back too.
     const bad = handshakeProblem(req);
     if (bad) {
       metrics.tunnelRejected('bad_handshake');
@@ -156,6 +155,7 @@ export class TunnelListener {
       refuse(socket, bad.status, bad.reason, bad.status === 426 ? 'Sec-WebSocket-Version: 13\r\n' : '');
       return;
     }
+    // The slot is held for the socket's whole life, so a failed upgrade gives it back too.
     this.reserved++;
     this.releaseSlotOnClose(socket);
     const key = req.headers['sec-websocket-key'] as string;
