@@ -87,7 +87,7 @@ export async function writeBuildContext(dir: string, options: WriteBuildContextO
   const hint = 'in an mcp-tunnel checkout, run npm run build first (an installed package ships the bundle)';
   const [dockerfile, bundle, proxyBundle] = await Promise.all([
     readSource(sources.dockerfile, 'the builtin proxy Dockerfile', 'the mcp-tunnel package is incomplete', hint),
-    readSource(sources.bundle, 'the CLI bundle', 'run npm run build', hint),
+    readSource(sources.bundle, 'the builtin proxy bundle', 'run npm run build', hint),
     readSource(sources.proxyBundle, 'the builtin proxy bundle', 'run npm run build', hint),
   ]);
   const out = path.join(path.resolve(dir), BUILD_CONTEXT_DIR);
