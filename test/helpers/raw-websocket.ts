@@ -38,7 +38,7 @@ function header(opcode: number, length: number, fin: boolean, mask: Buffer | und
 }
 
 /** Sends an upgrade request by hand; resolves with the status line and headers, and the socket. */
-export async function rawUpgrade(port: number, options: { httpVersion?: string; timeoutMs?: number } = {}): Promise<{ status: number; head: string; socket: net.Socket; rest: Buffer }> {
+export async function rawUpgrade(port: number, options: { httpVersion?: string; timeoutMs?: number; extraHeaders?: string } = {}): Promise<{ status: number; head: string; socket: net.Socket; rest: Buffer }> {
   const socket = net.connect({ host: '127.0.0.1', port });
   socket.on('error', () => undefined);
   await new Promise<void>((resolve, reject) => {
@@ -46,7 +46,7 @@ export async function rawUpgrade(port: number, options: { httpVersion?: string; 
     socket.once('error', reject);
   });
   socket.write(
-    `GET /tunnel HTTP/${options.httpVersion ?? '1.1'}\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    `GET /tunnel HTTP/${options.httpVersion ?? '1.1'}\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n${options.extraHeaders ?? ''}\r\n`,
   );
   return new Promise((resolve, reject) => {
     let buf = Buffer.alloc(0);

@@ -99,6 +99,15 @@ describe('builtin proxy: WebSocket framing', () => {
     expect(ws.frames.find((f) => f.opcode === 0x8)?.payload.readUInt16BE(0)).toBe(1000);
   });
 
+  it.each([
+    [24 * 1024, 101],
+    [40 * 1024, 431],
+  ])('applies limits.max_header_bytes (32 KiB by default) to the upgrade request: %i bytes of headers -> %i', async (size, status) => {
+    const up = await rawUpgrade(t.proxy.address().port, { extraHeaders: `X-Big: ${'a'.repeat(size)}\r\n` });
+    expect(up.status).toBe(status);
+    up.socket.destroy();
+  });
+
   it('refuses an HTTP/1.0 upgrade with 400', async () => {
     const up = await rawUpgrade(t.proxy.address().port, { httpVersion: '1.0' });
     expect(up.status).toBe(400);
