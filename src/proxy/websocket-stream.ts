@@ -249,8 +249,14 @@ class WebSocketStream extends Duplex implements FrameSink {
 
   onControl(opcode: number, payload: Buffer): void {
     if (opcode === OPCODE.ping) {
-      if (!this.closeSent) this.sendFrame(OPCODE.pong, payload);
+      // A peer that pings without reading must not grow our write queue: RFC 6455 5.5.3 lets a pong answer
+      // only the latest ping, so pings are left unanswered while the socket has not drained.
+      if (!this.closeSent && !this.socket.writableNeedDrain) this.sendFrame(OPCODE.pong, payload);
     } else if (opcode === OPCODE.close) {
+      if (payload.length === 1) {
+        this.onProtocolError(CLOSE.protocolError, 'close frame with a 1-byte payload');
+        return;
+      }
       this.peerCloseCode = payload.length >= 2 ? payload.readUInt16BE(0) : CLOSE.normal;
       this.peerDone();
       // Our close frame answered theirs: the exchange is complete, the server closes the TCP connection.
