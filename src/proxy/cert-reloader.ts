@@ -6,7 +6,7 @@ import { errorText } from './logger.js';
 import type { ProxyMetrics } from './metrics.js';
 
 /**
- * The served certificate and key, hot-reloaded (SPEC.md 3: "the certificate file is polled and hot-reloaded").
+ * The served certificate and key, hot-reloaded (docs/contract.md 3: "the certificate file is polled and hot-reloaded").
  *
  * Both files are polled (stat every `pollIntervalMs`). When their signature (size, mtime, ctime, inode)
  * differs from the served pair's, the pair is read and checked at once: both parse, the key belongs to the

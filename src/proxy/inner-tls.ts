@@ -5,7 +5,7 @@ import { errorText } from './logger.js';
 import type { ProxyMetrics } from './metrics.js';
 
 /**
- * The inner TLS session (SPEC.md 1): a TLS server handshake inside the WebSocket byte stream, with the
+ * The inner TLS session (docs/contract.md 1): a TLS server handshake inside the WebSocket byte stream, with the
  * configured certificate. TLS 1.2 or newer (set on the SecureContext, see cert-reloader.ts), ALPN http/1.1.
  * The SecureContext is taken when the connection starts, so a certificate reload affects new handshakes
  * only; established sessions keep theirs.

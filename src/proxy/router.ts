@@ -11,7 +11,7 @@ import { errorText, pathWithoutQuery } from './logger.js';
 import { UNKNOWN_ROUTE, type ProxyMetrics } from './metrics.js';
 
 /**
- * The HTTP/1.1 spoken inside the TLS session, and routing (SPEC.md 3).
+ * The HTTP/1.1 spoken inside the TLS session, and routing (docs/contract.md 3).
  *
  * One node:http Server that never listens: every TLS socket that completed its handshake is handed to it
  * with `emit('connection', socket)`, so keep-alive, pipelining rules, header limits and timeouts are Node's.

@@ -6,7 +6,7 @@ import { addressVerdict, asIpv4, type Ipv4Cidr } from '../bundle/upstream-addres
 export { asIpv4 };
 
 /**
- * The SSRF guard (SPEC.md 3: "IP validation is the proxy's primary SSRF defence; only IPv4 upstreams").
+ * The SSRF guard (docs/contract.md 3: "IP validation is the proxy's primary SSRF defence; only IPv4 upstreams").
  *
  * - The address rule itself (canonical forms, IPv4-mapped IPv6, 0.0.0.0/8, allowed_ips membership) is
  *   src/bundle/upstream-address.ts, the one rule init, routes and doctor use too.

@@ -9,7 +9,7 @@ import { CLOSE, FrameParser, OPCODE, closePayload, frameHeader, type FrameSink }
 
 /**
  * The outer transport: plain HTTP on listen_addr, where every WebSocket upgrade becomes one ordered byte
- * stream that the inner TLS handshake then runs over (SPEC.md 1).
+ * stream that the inner TLS handshake then runs over (docs/contract.md 1).
  *
  * NOT documented by Anthropic, decided here (and only here; the README's "Assumptions" section and the
  * client side in src/probe/tunnel-protocol.ts say the same):
