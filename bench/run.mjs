@@ -7,15 +7,16 @@
 //                                          docs/benchmarks.md (results section) and docs/benchmarks.svg
 //   node bench/run.mjs --quick            short windows, results/ only (docs untouched)
 //   node bench/run.mjs --only throughput,sse   (throughput|handshake|sse|idle|cli|wrk), results/ only
-//   options: --duration MS --warmup MS --generators N --no-wrk --docs (write docs even for a partial run)
-//            --paths direct,nginx,tunnel --conns 1,16,64 --idle-conns N --proxy-node-options "--cpu-prof ..."
+//   options: --duration MS --warmup MS --generators N --no-wrk --no-go --docs (write docs even for a partial run)
+//            --paths direct,nginx,tunnel,go --conns 1,16,64 --goref DIR (the Go peer's sources) --idle-conns N --proxy-node-options "--cpu-prof ..."
 //   node bench/run.mjs --render bench/results/latest.json   re-renders docs/ from a saved run (no measuring)
 import { createWriteStream, readFileSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { measureHelp, measureImports, measureInit } from './lib/cli.mjs';
 import { ensureNginx, freePort, startNginx } from './lib/nginx.mjs';
 import { renderMarkdown, renderSvg, updateDocs } from './lib/report.mjs';
@@ -52,7 +53,7 @@ const DURATION_MS = Number(opt('duration', QUICK ? 2_000 : 5_000));
 const WARMUP_MS = Number(opt('warmup', QUICK ? 500 : 1_000));
 const GENERATORS = Number(opt('generators', 2));
 const CONCURRENCY = [1, 16, 64];
-const PATHS = ['direct', 'nginx', 'tunnel'];
+const PATHS = ['direct', 'nginx', 'tunnel', 'go'];
 const SSE_EVENTS = QUICK ? 150 : 1000;
 const SSE_INTERVAL_MS = 10;
 const IDLE_CONNS = Number(opt('idle-conns', 1000));
@@ -178,12 +179,11 @@ async function startProxy(dir, upstreamPort, pki, entry = 'lean') {
     const { port } = await nextMessage(child, 'ready', 20_000, 'proxy');
     return { child, port, logStats, entry };
   }
-  // entry === 'bundle': exactly what the builtin image runs (node /app/mcp-tunnel.mjs proxy --config F).
+  // entry === 'bundle': exactly what the builtin image runs (node /app/mcp-proxy.cjs proxy --config F).
   const port = await freePort();
   const config = path.join(dir, 'proxy-bundle.yaml');
   await writeFile(config, proxyConfigYaml({ listen: `127.0.0.1:${port}`, upstreamPort, pki }));
-  const { spawn } = await import('node:child_process');
-  const child = children.track(spawn(process.execPath, [path.join(ROOT, 'dist/bundle/mcp-tunnel.mjs'), 'proxy', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] }), { name: 'proxy-bundle' });
+  const child = children.track(spawn(process.execPath, [...PROXY_EXEC_ARGV, path.join(ROOT, 'dist/bundle/mcp-proxy.cjs'), 'proxy', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] }), { name: 'proxy-bundle' });
   const ready = new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('bundled proxy: no "proxy listening" within 30 s')), 30_000);
     logStats.onLine = (line) => {
@@ -198,6 +198,54 @@ async function startProxy(dir, upstreamPort, pki, entry = 'lean') {
   await ready;
   logStats.onLine = undefined;
   return { child, port, logStats, entry };
+}
+
+/**
+ * The Go peer (../shared/peers/goref: stdlib + gorilla/websocket, the same wire protocol and config file),
+ * built offline into the bench's temporary directory (never into the repository). build.sh installs Go and
+ * gorilla/websocket from Debian when they are missing. Null when it cannot be built (its rows are skipped).
+ */
+function buildGoref(dir) {
+  if (flag('no-go')) return null;
+  const candidates = [opt('goref', undefined), process.env.BENCH_GOREF_DIR, path.resolve(ROOT, '../shared/peers/goref'), path.resolve(ROOT, '../../shared/peers/goref')].filter(Boolean);
+  const src = candidates.find((d) => existsSync(path.join(d, 'build.sh')));
+  if (!src) {
+    log('Go peer: sources not found (--goref DIR): its rows are skipped');
+    return null;
+  }
+  const out = path.join(dir, 'goref');
+  log(`Go peer: building ${src} -> ${out}`);
+  const r = spawnSync('bash', [path.join(src, 'build.sh'), out], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  if (r.status !== 0 || !existsSync(out)) {
+    log(`Go peer: build failed (${(r.stderr || r.stdout || '').trim().split('\n').slice(-2).join(' ')}): its rows are skipped`);
+    return null;
+  }
+  log(`  ${r.stdout.trim().split('\n').at(-1)}`);
+  return { bin: out, version: /go version (\S+)/.exec(r.stdout)?.[1] ?? 'go' };
+}
+
+async function startGo(dir, upstreamPort, pki, bin) {
+  const port = await freePort();
+  const config = path.join(dir, `goref-${port}.yaml`);
+  await writeFile(config, proxyConfigYaml({ listen: `127.0.0.1:${port}`, upstreamPort, pki }));
+  const child = children.track(spawn(bin, ['-config', config], { stdio: ['ignore', 'pipe', 'inherit'] }), { name: 'goref' });
+  const logStats = { lines: 0, bytes: 0, warnings: 0, samples: [] };
+  drainLogs(child, logStats);
+  const net = await import('node:net');
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const up = await new Promise((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (up) break;
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error('Go peer: not listening within 20 s');
+    await sleep(100);
+  }
+  return { child, port, logStats, entry: 'go' };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -236,13 +284,22 @@ async function runJob(job, { gens, serverPids, upstreamPid, warmupMs = WARMUP_MS
 function serverPidsFor(pathName, env) {
   if (pathName === 'nginx') return [env.nginx.child.pid, ...childPids(env.nginx.child.pid)];
   if (pathName === 'tunnel') return [env.proxy.child.pid];
+  if (pathName === 'go') return [env.go.child.pid];
   return [];
 }
 
 function targetFor(pathName, env) {
   if (pathName === 'direct') return { host: '127.0.0.1', port: env.upstream.port, hostHeader: ROUTE_HOST };
   if (pathName === 'nginx') return { host: '127.0.0.1', port: env.nginx.port, servername: ROUTE_HOST, ca: env.pki.caPem, hostHeader: ROUTE_HOST };
-  return { wsUrl: `ws://127.0.0.1:${env.proxy.port}/`, servername: ROUTE_HOST, ca: env.pki.caPem, hostHeader: ROUTE_HOST };
+  const port = pathName === 'go' ? env.go.port : env.proxy.port;
+  return { wsUrl: `ws://127.0.0.1:${port}/`, servername: ROUTE_HOST, ca: env.pki.caPem, hostHeader: ROUTE_HOST };
+}
+
+/** Whether a path can be measured in this run. */
+function available(p, env) {
+  if (p === 'nginx') return Boolean(env.nginx);
+  if (p === 'go') return Boolean(env.go);
+  return true;
 }
 
 function mergeLatencies(results) {
@@ -264,7 +321,7 @@ async function throughput(env) {
   for (const c of CONCURRENCY) {
     if (ONLY_CONNS && !ONLY_CONNS.includes(c)) continue;
     for (const p of PATHS) {
-      if (p === 'nginx' && !env.nginx) continue;
+      if (!available(p, env)) continue;
       if (ONLY_PATHS && !ONLY_PATHS.includes(p)) continue;
       log(`throughput: ${p}, ${c} connection(s), ${DURATION_MS} ms`);
       const gens = c === 1 ? 1 : GENERATORS;
@@ -296,9 +353,10 @@ async function handshakes(env) {
     { path: 'nginx', variant: 'nginx' },
     { path: 'tunnel', variant: 'tunnel' },
     { path: 'tunnel', variant: 'tunnel-x25519', tlsOptions: { ecdhCurve: 'X25519' } },
+    { path: 'go', variant: 'go' },
   ];
   for (const { path: p, variant, tlsOptions } of variants) {
-    if (p === 'nginx' && !env.nginx) continue;
+    if (!available(p, env)) continue;
     if (ONLY_PATHS && !ONLY_PATHS.includes(p)) continue;
     log(`handshakes: ${variant}, new connection per request, ${conc} concurrent`);
     const { results, cpu, loadAvg: load } = await runJob(
@@ -331,7 +389,7 @@ async function sse(env) {
   // The three streams run side by side (one generator process each), staggered within the 10 ms interval so
   // their events do not wake everything at the same instant: a stall of this shared machine then hits all
   // paths alike instead of whichever path happened to be measured at that moment.
-  const paths = PATHS.filter((p) => (p !== 'nginx' || env.nginx) && (!ONLY_PATHS || ONLY_PATHS.includes(p) || p === 'direct'));
+  const paths = PATHS.filter((p) => available(p, env) && (!ONLY_PATHS || ONLY_PATHS.includes(p) || p === 'direct'));
   const serverPids = [...new Set(paths.flatMap((p) => serverPidsFor(p, env)))];
   let measured;
   for (const [events, label] of [
@@ -383,7 +441,7 @@ async function askMemory(child) {
 
 async function idle(env, entry) {
   log(`idle: fresh proxy (${entry} entry), ${IDLE_CONNS} tunnel connections`);
-  const proxy = await startProxy(env.dir, env.upstream.port, env.pki, entry);
+  const proxy = entry === 'go' ? await startGo(env.dir, env.upstream.port, env.pki, env.goBin.bin) : await startProxy(env.dir, env.upstream.port, env.pki, entry);
   const gens = [];
   try {
     await sleep(1_500);
@@ -421,7 +479,8 @@ async function idle(env, entry) {
     const probeFailed = probed.reduce((s, r) => s + r.failed, 0);
     const row = {
       entry,
-      entryCommand: entry === 'lean' ? 'node bench/lib/proxy-runner.mjs (startProxy only)' : 'node dist/bundle/mcp-tunnel.mjs proxy --config F (the builtin image entry)',
+      entryCommand:
+        entry === 'lean' ? 'node bench/lib/proxy-runner.mjs (startProxy, default metrics on)' : entry === 'go' ? `Go peer (goref, ${env.goBin.version})` : 'node dist/bundle/mcp-proxy.cjs proxy --config F (the builtin image entry)',
       connections: IDLE_CONNS,
       opened,
       openFailed: failed,
@@ -487,6 +546,9 @@ async function main() {
       env.upstream = await startUpstream();
       if (nginxBin) env.nginx = await startNginx(children, { bin: nginxBin.bin, dir, upstreamPort: env.upstream.port, certFile: env.pki.cert, keyFile: env.pki.key });
       if (['throughput', 'handshake', 'sse'].some((p) => parts.has(p))) env.proxy = await startProxy(dir, env.upstream.port, env.pki, 'lean');
+      env.goBin = buildGoref(dir);
+      results.machine.go = env.goBin?.version ?? null;
+      if (env.goBin && ['throughput', 'handshake', 'sse'].some((p) => parts.has(p))) env.go = await startGo(dir, env.upstream.port, env.pki, env.goBin.bin);
       results.setup = {
         certificate: 'RSA-2048 server certificate from src/pki (issueServerCert), the same file for nginx and the builtin proxy',
         nginx: nginxBin ? { worker_processes: 1, access_log: 'on (file)', proxy_buffering: 'off', upstream_keepalive: 128 } : null,
@@ -520,9 +582,13 @@ async function main() {
       await children.stop(env.proxy.child);
       env.proxy = undefined;
     }
+    if (env.go) {
+      await children.stop(env.go.child);
+      env.go = undefined;
+    }
     if (parts.has('idle')) {
       results.idle = [];
-      for (const entry of ['lean', 'bundle']) results.idle.push(await idle(env, entry));
+      for (const entry of ['lean', 'bundle', ...(env.goBin ? ['go'] : [])]) results.idle.push(await idle(env, entry));
     }
   } finally {
     await children.stopAll();

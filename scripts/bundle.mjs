@@ -5,6 +5,7 @@
 //   - cli:   dist/app/, what `mcp-tunnel` (bin/mcp-tunnel.cjs) runs: the same CLI with code splitting, so a
 //     command loads only its own chunk (`--help` stays fast) and the package needs no runtime dependencies.
 // To add an output, add an entry to BUILDS; the shared settings live in COMMON.
+//   - proxy: dist/bundle/mcp-proxy.cjs, the builtin proxy alone: the image's ENTRYPOINT.
 import { readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,13 +55,22 @@ const BUILDS = [
     clean: 'dist/app',
     options: { entryPoints: { main: 'src/cli/main.ts' }, outdir: 'dist/app', splitting: true, chunkNames: 'chunks/[name]-[hash]', outExtension: { '.js': '.mjs' } },
   },
+  // The builtin proxy's own entry (src/proxy/main.ts), the image's ENTRYPOINT: only the proxy and its few
+  // dependencies, so a resting proxy is close to bare Node's RSS. Arguments that are not the proxy's are
+  // handed to mcp-tunnel.mjs beside it (loaded only then). CommonJS (main.ts says why): no ESM banner. Not
+  // minified: its module markers are how a test proves it holds nothing of the CLI.
+  {
+    name: 'proxy',
+    clean: null,
+    options: { entryPoints: ['src/proxy/main.ts'], outfile: 'dist/bundle/mcp-proxy.cjs', format: 'cjs', banner: {}, minifyWhitespace: false, minifySyntax: false },
+  },
 ];
 
 for (const build of BUILDS) {
   const started = Date.now();
   if (build.clean) await rm(path.join(root, build.clean), { recursive: true, force: true });
   const result = await esbuild.build({ ...COMMON, ...build.options });
-  const outputs = Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.mjs'));
+  const outputs = Object.keys(result.metafile.outputs).filter((f) => /\.[cm]js$/.test(f));
   let bytes = 0;
   for (const f of outputs) bytes += (await stat(path.join(root, f))).size;
   const inputs = Object.keys(result.metafile.inputs).length;

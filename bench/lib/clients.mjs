@@ -72,7 +72,8 @@ export async function openConnection(path, target, timeoutMs = 15_000) {
     await withTimeout(new Promise((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject)), timeoutMs, 'TLS handshake', () => socket.destroy());
     return socket;
   }
-  if (path === 'tunnel') {
+  // The Go peer speaks the same wire protocol: the same client drives both.
+  if (path === 'tunnel' || path === 'go') {
     const ws = new WebSocket(target.wsUrl, { perMessageDeflate: false, handshakeTimeout: timeoutMs, skipUTF8Validation: true });
     await withTimeout(new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject)), timeoutMs, 'WebSocket upgrade', () => ws.terminate());
     ws._socket?.setNoDelay(true);

@@ -6,13 +6,16 @@ import { EnvironmentError } from '../errors.js';
 import { writeFileSafely } from './atomic-file.js';
 
 /**
- * DIR/build/: the self-contained Docker build context of the builtin proxy image (compose/Dockerfile and
- * the single-file bundle dist/bundle/mcp-tunnel.mjs), so `docker compose up -d` builds it on any host the
+ * DIR/build/: the self-contained Docker build context of the builtin proxy image (compose/Dockerfile, the
+ * proxy's own bundle dist/bundle/mcp-proxy.cjs, the image's entry point, and the CLI bundle
+ * dist/bundle/mcp-tunnel.mjs for every other command run in the image: health, renew-cert), so `docker compose up -d` builds it on any host the
  * deployment directory is copied to, without this package installed there.
  */
 
 export const BUILD_CONTEXT_DIR = 'build';
 export const BUNDLE_FILE = 'mcp-tunnel.mjs';
+/** The proxy alone (src/proxy/main.ts): what the image runs. */
+export const PROXY_BUNDLE_FILE = 'mcp-proxy.cjs';
 
 const PACKAGE_NAME = 'mcp-tunnel';
 
@@ -44,10 +47,11 @@ export function findPackageRoot(from: string = fileURLToPath(import.meta.url)): 
 }
 
 /** The files of the build context inside a package. */
-export function buildContextSources(packageRoot: string): { dockerfile: string; bundle: string } {
+export function buildContextSources(packageRoot: string): { dockerfile: string; bundle: string; proxyBundle: string } {
   return {
     dockerfile: path.join(packageRoot, 'compose', 'Dockerfile'),
     bundle: path.join(packageRoot, 'dist', 'bundle', BUNDLE_FILE),
+    proxyBundle: path.join(packageRoot, 'dist', 'bundle', PROXY_BUNDLE_FILE),
   };
 }
 
@@ -60,6 +64,7 @@ export interface BuildContext {
   dir: string;
   dockerfile: string;
   bundle: string;
+  proxyBundle: string;
 }
 
 async function readSource(file: string, what: string, missing: string, hint: string): Promise<Buffer> {
@@ -73,20 +78,22 @@ async function readSource(file: string, what: string, missing: string, hint: str
 }
 
 /**
- * Copies compose/Dockerfile and dist/bundle/mcp-tunnel.mjs into DIR/build/ (each write atomic, mode 0644:
+ * Copies compose/Dockerfile, dist/bundle/mcp-tunnel.mjs and dist/bundle/mcp-proxy.cjs into DIR/build/ (each write atomic, mode 0644:
  * nothing secret there, and the Docker daemon must read them). Returns the paths written.
  */
 export async function writeBuildContext(dir: string, options: WriteBuildContextOptions = {}): Promise<BuildContext> {
   const packageRoot = options.packageRoot ?? findPackageRoot();
   const sources = buildContextSources(packageRoot);
   const hint = 'in an mcp-tunnel checkout, run npm run build first (an installed package ships the bundle)';
-  const [dockerfile, bundle] = await Promise.all([
+  const [dockerfile, bundle, proxyBundle] = await Promise.all([
     readSource(sources.dockerfile, 'the builtin proxy Dockerfile', 'the mcp-tunnel package is incomplete', hint),
     readSource(sources.bundle, 'the builtin proxy bundle', 'run npm run build', hint),
+    readSource(sources.proxyBundle, 'the builtin proxy bundle', 'run npm run build', hint),
   ]);
   const out = path.join(path.resolve(dir), BUILD_CONTEXT_DIR);
-  const result: BuildContext = { dir: out, dockerfile: path.join(out, 'Dockerfile'), bundle: path.join(out, BUNDLE_FILE) };
+  const result: BuildContext = { dir: out, dockerfile: path.join(out, 'Dockerfile'), bundle: path.join(out, BUNDLE_FILE), proxyBundle: path.join(out, PROXY_BUNDLE_FILE) };
   await writeFileSafely(result.dockerfile, dockerfile, { mode: 0o644 });
   await writeFileSafely(result.bundle, bundle, { mode: 0o644 });
+  await writeFileSafely(result.proxyBundle, proxyBundle, { mode: 0o644 });
   return result;
 }

@@ -13,8 +13,8 @@ import { CONTAINER_PATHS, deploymentPaths, projectNameFor, type DeploymentPaths 
 import { containerIdentity, type ContainerIdentity } from './ownership.js';
 import { DEFAULT_ALLOWED_IPS } from './proxy-config.js';
 import { renderProxyConfig } from './proxy-config-render.js';
-import { cidrContains, parseIpv4Cidr, parseUpstream } from './validate.js';
-import net from 'node:net';
+import { addressVerdict, describeHost, isDottedQuad } from './upstream-address.js';
+import { parseIpv4Cidr, parseUpstream } from './validate.js';
 
 export type { ProxyEngine } from './compose-file.js';
 import type { ProxyEngine } from './compose-file.js';
@@ -25,7 +25,8 @@ export interface InitSettings {
   tunnelId: string;
   tunnelDomain: string;
   tunnelToken: string;
-  routes: Array<{ name: string; url: string }>;
+  /** `writtenHost`: the host as the user wrote it, when it is not the canonical one in `url` (messages name both). */
+  routes: Array<{ name: string; url: string; writtenHost?: string }>;
   /** Replaces the default private ranges when given. */
   allowedIps?: string[];
   engine: ProxyEngine;
@@ -153,18 +154,28 @@ export async function planInit(settings: InitSettings, existing: ExistingDeploym
  * An upstream given as an IP literal that allowed_ips does not cover would be refused by the proxy at
  * the first request. Say so now, while the user is still at the keyboard.
  */
-export function checkUpstreamsAllowed(routes: InitSettings['routes'], allowedIps: string[] | undefined): void {
+export function checkUpstreamsAllowed(
+  routes: InitSettings['routes'],
+  allowedIps: string[] | undefined,
+  allowHint: (ip: string) => string = (ip) => `add --allowed-ip ${ip}/32 (it replaces the defaults, so list every range your upstreams use)`,
+): void {
   const ranges = (allowedIps?.length ? allowedIps : [...DEFAULT_ALLOWED_IPS]).map(parseIpv4Cidr);
   for (const route of routes) {
-    const { host } = parseUpstream(route.url, route.name);
-    if (!net.isIPv4(host) || ranges.some((r) => cidrContains(r, host))) continue;
-    const loopback = host.startsWith('127.');
-    throw new ValidationError(
-      `route "${route.name}" points to ${host}, which the proxy will refuse: it is outside the allowed IPs (${ranges.map((r) => r.text).join(', ')})`,
-      loopback
+    const up = parseUpstream(route.url, route.name);
+    // A name is resolved (and every address checked) by the proxy when it dials; only literals are judged here.
+    if (!isDottedQuad(up.host)) continue;
+    const verdict = addressVerdict(up.host, ranges);
+    if (verdict.allowed) continue;
+    const shown = describeHost(route.writtenHost ?? up.writtenHost ?? up.host, verdict.ip);
+    const why = verdict.reason === 'this-network' ? 'it is in 0.0.0.0/8 ("this host"), which no catch-all range allows' : `it is outside the allowed IPs (${ranges.map((r) => r.text).join(', ')})`;
+    const loopback = verdict.ip.startsWith('127.') || verdict.reason === 'this-network';
+    throw new UserError(`route "${route.name}" points to ${shown}, which the proxy will refuse: ${why}`, {
+      code: 'UPSTREAM_ADDRESS_REFUSED',
+      exitCode: ExitCode.usage,
+      hint: loopback
         ? 'inside the proxy container 127.0.0.1 is the container itself: use the host\'s LAN address or a service name on a shared network'
-        : `add --allowed-ip ${host}/32 (it replaces the defaults, so list every range your upstreams use)`,
-    );
+        : allowHint(verdict.ip),
+    });
   }
 }
 

@@ -23,6 +23,7 @@ export interface ProxyConfigFile {
   limits?: {
     max_connections?: number;
     max_header_bytes?: number;
+    max_frame_bytes?: number;
     handshake_timeout?: string;
     idle_timeout?: string;
   };
@@ -34,6 +35,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 /** Documented defaults of the official proxy (SPEC.md 3). */
 export const DEFAULT_ALLOWED_IPS = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'] as const;
 export const DEFAULT_LISTEN_ADDR = ':8080';
+/** Where the official mcp-proxy image reads its config (docs/contract.md); the same default keeps us a drop-in. */
+export const DEFAULT_PROXY_CONFIG = '/etc/mcp-gateway/config.yaml';
 export const DEFAULT_SHUTDOWN_TIMEOUT = '30s';
 
 /** Builtin-engine defaults: chosen here, documented in the README ("Builtin proxy limits"). */
@@ -41,6 +44,8 @@ export const BUILTIN_DEFAULTS = {
   adminListenAddr: '127.0.0.1:9090',
   maxConnections: 4096,
   maxHeaderBytes: 32 * 1024,
+  /** One WebSocket frame's payload; streamed, so this bounds no memory: it only refuses absurd frames. */
+  maxFrameBytes: 16 * 1024 * 1024,
   handshakeTimeoutMs: 10_000,
   idleTimeoutMs: 300_000,
 } as const;
@@ -64,6 +69,7 @@ export interface ProxyConfig {
   limits: {
     maxConnections: number;
     maxHeaderBytes: number;
+    maxFrameBytes: number;
     handshakeTimeoutMs: number;
     idleTimeoutMs: number;
   };
@@ -201,6 +207,7 @@ export function parseProxyConfig(text: string): ProxyConfig {
   const limits = {
     maxConnections: lim.max_connections === undefined ? BUILTIN_DEFAULTS.maxConnections : asPositiveInt(lim.max_connections, 'limits.max_connections'),
     maxHeaderBytes: lim.max_header_bytes === undefined ? BUILTIN_DEFAULTS.maxHeaderBytes : asPositiveInt(lim.max_header_bytes, 'limits.max_header_bytes'),
+    maxFrameBytes: lim.max_frame_bytes === undefined ? BUILTIN_DEFAULTS.maxFrameBytes : asPositiveInt(lim.max_frame_bytes, 'limits.max_frame_bytes'),
     handshakeTimeoutMs: lim.handshake_timeout === undefined ? BUILTIN_DEFAULTS.handshakeTimeoutMs : asDuration(lim.handshake_timeout, 'limits.handshake_timeout'),
     idleTimeoutMs: lim.idle_timeout === undefined ? BUILTIN_DEFAULTS.idleTimeoutMs : asDuration(lim.idle_timeout, 'limits.idle_timeout'),
   };

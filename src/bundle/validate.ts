@@ -1,5 +1,8 @@
 import net from 'node:net';
 import { ValidationError, ConfigError } from '../errors.js';
+import { canonicalHost, cidrContains, ipv4ToInt, type Ipv4Cidr } from './upstream-address.js';
+
+export { cidrContains, ipv4ToInt, type Ipv4Cidr };
 
 /**
  * Pure validators for everything a user types. Each returns the normalised value or throws one
@@ -78,6 +81,8 @@ export interface Upstream {
   host: string;
   port: number;
   url: string;
+  /** The host as written, when it differs from the canonical `host` (e.g. 2130771969 for 127.1.0.1). */
+  writtenHost?: string;
 }
 
 /**
@@ -104,9 +109,15 @@ export function parseUpstream(raw: string, route?: string): Upstream {
   if (port === undefined) return fail('has no port');
   const p = Number(port);
   if (!Number.isInteger(p) || p < 1 || p > 65535) return fail(`has port ${port}, outside 1-65535`);
-  if (host.startsWith('[')) return fail('is an IPv6 address; the proxy connects to IPv4 upstreams only');
-  if (!net.isIPv4(host) && !isValidRouteKey(host)) return fail(`has an invalid host "${host}"`);
-  return { scheme, host, port: p, url: `${scheme}://${host}:${p}` };
+  // The host the dialler will use (upstream-address.ts): every IPv4 spelling becomes dotted-quad here,
+  // before anything is checked.
+  const canonical = canonicalHost(host);
+  if (!canonical) return fail(`has an invalid host "${host}"`);
+  if (canonical.kind === 'ipv6') return fail('is an IPv6 address; the proxy connects to IPv4 upstreams only');
+  if (canonical.kind === 'name' && !isValidRouteKey(canonical.host)) return fail(`has an invalid host "${host}"`);
+  const out: Upstream = { scheme, host: canonical.host, port: p, url: `${scheme}://${canonical.host}:${p}` };
+  if (canonical.host !== host) out.writtenHost = host;
+  return out;
 }
 
 /** "NAME=URL" from --route. */
@@ -124,17 +135,6 @@ export function parseRouteFlag(flag: string): { name: string; upstream: Upstream
   }
 }
 
-export interface Ipv4Cidr {
-  /** Network address as an unsigned 32-bit integer. */
-  network: number;
-  prefix: number;
-  text: string;
-}
-
-export function ipv4ToInt(ip: string): number {
-  return ip.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0) >>> 0;
-}
-
 /** An IPv4 address or CIDR ("10.0.0.0/8", "192.168.1.5"). IPv6 is refused: the proxy is IPv4-only. */
 export function parseIpv4Cidr(raw: string): Ipv4Cidr {
   const text = raw.trim();
@@ -148,9 +148,4 @@ export function parseIpv4Cidr(raw: string): Ipv4Cidr {
   }
   const mask = prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0;
   return { network: (ipv4ToInt(addr) & mask) >>> 0, prefix, text: prefixText === undefined ? addr : text };
-}
-
-export function cidrContains(cidr: Ipv4Cidr, ip: string): boolean {
-  const mask = cidr.prefix === 0 ? 0 : (~0 << (32 - cidr.prefix)) >>> 0;
-  return ((ipv4ToInt(ip) & mask) >>> 0) === cidr.network;
 }

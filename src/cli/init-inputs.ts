@@ -105,7 +105,7 @@ export async function checkSharedFlags(options: InitOptions): Promise<CheckedFla
     names.add(r.name);
   }
   return {
-    routes: routes.map((r) => ({ name: r.name, url: r.upstream.url })),
+    routes: routes.map((r) => ({ name: r.name, url: r.upstream.url, ...(r.upstream.writtenHost ? { writtenHost: r.upstream.writtenHost } : {}) })),
     allowedIps: options.allowedIp.map((ip) => parseIpv4Cidr(ip).text),
     upstreamCaPem: options.upstreamCaFile === undefined ? undefined : await readUpstreamCa(options.upstreamCaFile),
   };

@@ -156,8 +156,9 @@ export interface RouteEdit {
 export function addRoute(file: Pick<ProxyConfigFile, 'text' | 'config'>, rawName: string, rawUrl: string): RouteEdit {
   const name = validateRouteName(rawName);
   let url: string;
+  let writtenHost: string | undefined;
   try {
-    url = parseUpstream(rawUrl, name).url;
+    ({ url, writtenHost } = parseUpstream(rawUrl, name));
   } catch (err) {
     if (err instanceof UserError) throw new ValidationError(err.message, err.hint);
     throw err;
@@ -173,15 +174,11 @@ export function addRoute(file: Pick<ProxyConfigFile, 'text' | 'config'>, rawName
     );
   }
   if (file.config.upstream.allowedIps) {
-    try {
-      checkUpstreamsAllowed([{ name, url }], file.config.upstream.allowedIps.map((c) => c.text));
-    } catch (err) {
-      if (err instanceof UserError) {
-        const hint = err.hint?.replace(/add --allowed-ip (\S+).*$/, `add "$1" to upstream.allowed_ips in ${rel} (the list replaces the defaults)`);
-        throw new ValidationError(err.message, hint);
-      }
-      throw err;
-    }
+    checkUpstreamsAllowed(
+      [{ name, url, ...(writtenHost ? { writtenHost } : {}) }],
+      file.config.upstream.allowedIps.map((c) => c.text),
+      (ip) => `add "${ip}/32" to upstream.allowed_ips in ${rel} (the list replaces the defaults)`,
+    );
   }
   const expected = doc.clone() as Document.Parsed;
   expected.setIn(['routes', name], url);

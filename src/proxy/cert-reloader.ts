@@ -6,14 +6,19 @@ import { errorText } from './logger.js';
 import type { ProxyMetrics } from './metrics.js';
 
 /**
- * The served certificate and key, hot-reloaded (SPEC.md 3: "the certificate file is polled and hot-reloaded").
+ * The served certificate and key, hot-reloaded (docs/contract.md 3: "the certificate file is polled and hot-reloaded").
  *
- * Both files are polled (stat every `pollIntervalMs`). When their signature (size, mtime, ctime, inode) has
- * changed AND stayed the same for one more poll (so a writer that replaces tls.crt and tls.key one after the
- * other is seen as one change), the pair is read and checked: both parse, and the key belongs to the
- * certificate. Only then is the SecureContext swapped, in one assignment: new handshakes use the new one,
- * established TLS sessions keep theirs. A broken or mismatched pair is logged ("certificate reload failed")
- * and ignored; it is retried only when the files change again.
+ * Both files are polled (stat every `pollIntervalMs`). When their signature (size, mtime, ctime, inode)
+ * differs from the served pair's, the pair is read and checked at once: both parse, the key belongs to the
+ * certificate, and the signature did not move while they were read. Such a pair is complete whatever the
+ * writer does next, so the SecureContext is swapped, in one assignment: new handshakes use the new one,
+ * established TLS sessions keep theirs. A half-replaced pair (tls.crt new, tls.key not yet) fails the key
+ * check and is simply looked at again at the next poll; only a broken pair that stays the same for two
+ * polls is logged ("certificate reload failed") and then ignored until the files change again.
+ *
+ * Why not "unchanged for two polls, then read": under back-to-back renewals the files never stay unchanged
+ * for two polls, so nothing was ever reloaded (a pair replaced 22 s earlier was still not served). Checking
+ * the pair itself picks up the newest complete pair within one poll (two, when a poll lands mid-write).
  */
 export const DEFAULT_CERT_POLL_INTERVAL_MS = 2_000;
 export const INNER_TLS_MIN_VERSION = 'TLSv1.2' as const;
@@ -146,8 +151,8 @@ export class CertReloader {
   }
 
   /**
-   * One poll. A change is acted on only once it has been seen twice in a row (see the module comment);
-   * `force` skips that wait (tests, or a caller that knows the writer is done).
+   * One poll (see the module comment). `force`: a broken pair is reported at once instead of being given
+   * one more poll (tests, or a caller that knows the writer is done).
    */
   checkNow(force = false): Promise<ReloadOutcome> {
     // Never two polls at once: a slow disk must not make reloads overlap.
@@ -172,13 +177,20 @@ export class CertReloader {
       this.pendingSignature = undefined;
       return 'unchanged';
     }
-    if (!force && signature !== this.pendingSignature) {
-      this.pendingSignature = signature;
+    let pair: CertificatePair | undefined;
+    let error: unknown;
+    try {
+      pair = await loadCertificatePair(certFile, keyFile);
+    } catch (err) {
+      error = err;
+    }
+    // Moved while being read: whatever was read may mix two generations; the next poll sees where it settled.
+    if ((await filesSignature(certFile, keyFile)) !== signature) {
+      this.pendingSignature = undefined;
       return 'pending';
     }
-    this.pendingSignature = undefined;
-    try {
-      const pair = await loadCertificatePair(certFile, keyFile);
+    if (pair) {
+      this.pendingSignature = undefined;
       this.current = pair;
       this.loadedSignature = signature;
       this.failedSignature = undefined;
@@ -190,12 +202,17 @@ export class CertReloader {
         not_after: pair.certificate.notAfter.toISOString(),
       });
       return 'reloaded';
-    } catch (err) {
-      this.failedSignature = signature;
-      metrics?.certificateReloaded(false);
-      logger.warn('certificate reload failed', { cert_file: certFile, key_file: keyFile, reason: errorText(err), action: 'keeping the previous certificate' });
-      return 'failed';
     }
+    // Broken now, maybe because the writer is between the two files: give it one more poll.
+    if (!force && signature !== this.pendingSignature) {
+      this.pendingSignature = signature;
+      return 'pending';
+    }
+    this.pendingSignature = undefined;
+    this.failedSignature = signature;
+    metrics?.certificateReloaded(false);
+    logger.warn('certificate reload failed', { cert_file: certFile, key_file: keyFile, reason: errorText(error), action: 'keeping the previous certificate' });
+    return 'failed';
   }
 }
 

@@ -69,6 +69,8 @@ export class UpstreamPool {
     // The Host header is the client's (the tunnel hostname); SNI and certificate checks use the upstream's name.
     this.servername = https && !net.isIP(upstream.host) ? upstream.host : undefined;
     this.refusedLiteral = net.isIP(upstream.host) && !options.guard.allows(upstream.host) ? upstream.host : undefined;
+    // A name that only the WHATWG parser turns into an address (e.g. 0x7f.1.0.1) was made canonical at load
+    // (upstream-address.ts), so `host` is the literal that would be dialled and the check above covers it.
   }
 
   destroy(): void {
@@ -243,7 +245,8 @@ export const IP_REFUSED_BODY = 'IP validation failed: the upstream address is no
 
 function refuseAddress(res: http.ServerResponse, ctx: ForwardContext, ip: string): void {
   ctx.metrics.upstreamIpRefused(ctx.route);
-  ctx.logger.warn(new IpValidationError(ip).message, { route: ctx.route, upstream: ctx.pool.upstream.url, ip });
+  const written = ctx.pool.upstream.writtenHost;
+  ctx.logger.warn(new IpValidationError(ip, written).message, { route: ctx.route, upstream: ctx.pool.upstream.url, ip, ...(written ? { written } : {}) });
   sendText(res, 502, IP_REFUSED_BODY);
 }
 

@@ -9,4 +9,4 @@ export { CertReloader, loadCertificatePair, buildCertificatePair, CertificatePai
 export { UpstreamGuard, IpValidationError, asIpv4 } from './upstream-guard.js';
 export { NO_ROUTE_BODY } from './router.js';
 export { IP_REFUSED_BODY } from './forward.js';
-export { MAX_MESSAGE_BYTES } from './websocket-stream.js';
+export { DEFAULT_MAX_FRAME_BYTES } from './websocket-stream.js';

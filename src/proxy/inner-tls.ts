@@ -5,7 +5,7 @@ import { errorText } from './logger.js';
 import type { ProxyMetrics } from './metrics.js';
 
 /**
- * The inner TLS session (SPEC.md 1): a TLS server handshake inside the WebSocket byte stream, with the
+ * The inner TLS session (docs/contract.md 1): a TLS server handshake inside the WebSocket byte stream, with the
  * configured certificate. TLS 1.2 or newer (set on the SecureContext, see cert-reloader.ts), ALPN http/1.1.
  * The SecureContext is taken when the connection starts, so a certificate reload affects new handshakes
  * only; established sessions keep theirs.
@@ -76,8 +76,13 @@ export function startInnerTls(stream: Duplex, options: InnerTlsOptions): tls.TLS
     logger.debug('tunnel tls error', { conn: connId, error: errorText(err) });
     socket.destroy();
   });
-  // The peer went away before finishing the handshake (e.g. it closed the WebSocket).
+  // The peer went away before finishing the handshake (e.g. it closed the WebSocket). The TLS socket is
+  // half-open capable (so that a half-closed request is answered), so the end of its input alone does not
+  // close it: during the handshake, that end is the failure.
   socket.once('close', () => {
+    if (!settled) fail('error', 'connection closed during the handshake');
+  });
+  socket.once('end', () => {
     if (!settled) fail('error', 'connection closed during the handshake');
   });
   return socket;

@@ -3,7 +3,7 @@ import type { LogLevel } from '../bundle/proxy-config.js';
 /**
  * The proxy's structured log: one JSON object per line, `{time, level, msg, ...fields}`.
  *
- * The messages users grep for are fixed by SPEC.md 3 ("route configured", "request started", "no route for
+ * The messages users grep for are fixed by docs/contract.md 3 ("route configured", "request started", "no route for
  * host", "tls handshake failed", "IP validation failed: <ip> is not a private address"); callers pass them
  * verbatim. Fields never carry bodies, Authorization or token values, or query strings.
  *

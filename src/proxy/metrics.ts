@@ -95,7 +95,7 @@ export class ProxyMetrics {
     this.connectionsOpen.dec();
   }
 
-  tunnelRejected(reason: 'max_connections' | 'shutting_down'): void {
+  tunnelRejected(reason: 'max_connections' | 'shutting_down' | 'bad_handshake'): void {
     this.connectionsRejected.inc({ reason });
   }
 

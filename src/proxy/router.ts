@@ -11,7 +11,7 @@ import { errorText, pathWithoutQuery } from './logger.js';
 import { UNKNOWN_ROUTE, type ProxyMetrics } from './metrics.js';
 
 /**
- * The HTTP/1.1 spoken inside the TLS session, and routing (SPEC.md 3).
+ * The HTTP/1.1 spoken inside the TLS session, and routing (docs/contract.md 3).
  *
  * One node:http Server that never listens: every TLS socket that completed its handshake is handed to it
  * with `emit('connection', socket)`, so keep-alive, pipelining rules, header limits and timeouts are Node's.
@@ -63,24 +63,16 @@ export function createInnerHttpServer(options: RouterOptions): http.Server {
       const started = performance.now();
       const conn = connections.requestStarted(req, res);
       const { headers, host, hasBody, contentLength } = upstreamRequestHeaders(req.rawHeaders);
-      let routingHost = host;
-      let target = req.url ?? '/';
+      const routingHost = host;
+      const target = req.url ?? '/';
       if (target.charCodeAt(0) !== 47 /* '/' */ && target !== '*') {
-        // absolute-form (RFC 9112 3.2.2): the authority in the target is the host to route by.
-        let url: URL | undefined;
-        try {
-          url = new URL(target);
-        } catch {
-          url = undefined;
-        }
-        if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
-          sendText(res, 400, 'Bad request target\n');
-          req.resume();
-          return;
-        }
-        routingHost = url.host;
-        target = `${url.pathname}${url.search}`;
-        req.url = target;
+        // absolute-form (RFC 9112 3.2.2) is refused, not routed: its authority and the Host header could
+        // disagree, and the upstream would then see another host than the one the request was routed by.
+        // Anthropic's side sends origin-form; a proxy-style client has nothing to gain here.
+        logger.debug('absolute-form request target refused', { conn: conn?.id });
+        sendText(res, 400, 'Bad request target: use origin-form (GET /path), not an absolute URL\n');
+        req.resume();
+        return;
       }
       const match = routingHost === undefined ? null : resolveRoute(routingHost);
       const path = pathWithoutQuery(target);
@@ -132,6 +124,11 @@ export function createInnerHttpServer(options: RouterOptions): http.Server {
     socket.end();
     setTimeout(() => socket.destroy(), 5_000).unref();
   });
+
+  // A client that sends its request and then half-closes (TLS close_notify, end()) still gets its answer:
+  // the socket is ended once the response is complete, not at the client's end (the TLS socket and the
+  // WebSocket stream under it are half-open capable).
+  (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
 
   // Node enforces headersTimeout (and tracks idle connections) only for servers that emitted 'listening':
   // its connection checker is armed by that event. This server never listens (sockets are handed to it),

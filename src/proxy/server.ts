@@ -12,7 +12,7 @@ import { startInnerTls } from './inner-tls.js';
 import { createJsonLogger, errorText, type Logger } from './logger.js';
 import { ProxyMetrics } from './metrics.js';
 import { createInnerHttpServer } from './router.js';
-import { UpstreamGuard } from './upstream-guard.js';
+import { IpValidationError, UpstreamGuard } from './upstream-guard.js';
 import { TunnelListener } from './websocket-stream.js';
 
 /**
@@ -113,8 +113,12 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   const ca = await upstreamCa(config, configPath);
   const pools = new Map<string, UpstreamPool>();
   for (const [key, upstream] of config.routes) {
-    pools.set(key, new UpstreamPool(upstream, { guard, ca, connectTimeoutMs: config.limits.handshakeTimeoutMs }));
-    logger.info('route configured', { route: key, upstream: upstream.url });
+    const pool = new UpstreamPool(upstream, { guard, ca, connectTimeoutMs: config.limits.handshakeTimeoutMs });
+    pools.set(key, pool);
+    const written = upstream.writtenHost ? { written: upstream.writtenHost } : {};
+    logger.info('route configured', { route: key, upstream: upstream.url, ...written });
+    // Said at start too, so nobody waits for the first request to learn the route can never work.
+    if (pool.refusedLiteral !== undefined) logger.warn(new IpValidationError(pool.refusedLiteral, upstream.writtenHost).message, { route: key, upstream: upstream.url, ...written });
   }
   if (!guard.enabled) logger.warn('upstream IP validation is disabled (upstream.disable_ip_validation)', {});
 
@@ -126,6 +130,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     maxConnections: config.limits.maxConnections,
     handshakeTimeoutMs: config.limits.handshakeTimeoutMs,
     maxHeaderBytes: config.limits.maxHeaderBytes,
+    maxFrameBytes: config.limits.maxFrameBytes,
     logger,
     metrics,
     onStream: (stream) => {

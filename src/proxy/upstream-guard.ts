@@ -1,17 +1,17 @@
 import dns from 'node:dns';
 import net from 'node:net';
 import type { LookupFunction } from 'node:net';
-import { cidrContains, type Ipv4Cidr } from '../bundle/validate.js';
+import { addressVerdict, asIpv4, type Ipv4Cidr } from '../bundle/upstream-address.js';
+
+export { asIpv4 };
 
 /**
- * The SSRF guard (SPEC.md 3: "IP validation is the proxy's primary SSRF defence; only IPv4 upstreams").
+ * The SSRF guard (docs/contract.md 3: "IP validation is the proxy's primary SSRF defence; only IPv4 upstreams").
  *
- * - The upstream host is resolved (IPv4 only) and EVERY address it resolves to must lie in
- *   upstream.allowed_ips (default: the RFC 1918 ranges); one address outside refuses the whole host.
- * - An IPv6-mapped IPv4 address (::ffff:a.b.c.d) is judged as the IPv4 address it carries; any other
- *   IPv6 address is refused.
- * - 0.0.0.0/8 ("this network": 0.0.0.0 reaches the local host on Linux) is refused unless an allowed_ips
- *   entry lies inside 0.0.0.0/8 itself (a catch-all such as 0.0.0.0/0 does not count).
+ * - The address rule itself (canonical forms, IPv4-mapped IPv6, 0.0.0.0/8, allowed_ips membership) is
+ *   src/bundle/upstream-address.ts, the one rule init, routes and doctor use too.
+ * - The upstream host is resolved (IPv4 only) and EVERY address it resolves to must pass that rule; one
+ *   address outside refuses the whole host.
  * - The connection then goes to the address that was checked: the guard IS the socket's `lookup` function,
  *   so there is no second resolution a DNS rebinding could race. An IP literal upstream is checked before
  *   the request is made (Node does not call `lookup` for literals).
@@ -19,32 +19,16 @@ import { cidrContains, type Ipv4Cidr } from '../bundle/validate.js';
  */
 export class IpValidationError extends Error {
   readonly code = 'EIPVALIDATION';
-  constructor(readonly ip: string) {
-    // The SPEC's log line, word for word.
-    super(`IP validation failed: ${ip} is not a private address`);
+  /** `ip`: the canonical address; `written`: how the config spelt it, when that differs. */
+  constructor(
+    readonly ip: string,
+    readonly written?: string,
+  ) {
+    // The documented log line (docs/contract.md), word for word; the written form follows when it differs.
+    super(`IP validation failed: ${ip} is not a private address${written !== undefined && written !== ip ? ` (written ${written})` : ''}`);
     this.name = 'IpValidationError';
   }
 }
-
-/** The IPv4 address an address string stands for (plain, or IPv6-mapped), or undefined. */
-export function asIpv4(address: string): string | undefined {
-  if (net.isIPv4(address)) return address;
-  const lower = address.toLowerCase();
-  if (lower.startsWith('::ffff:')) {
-    const rest = lower.slice(7);
-    if (net.isIPv4(rest)) return rest;
-    // ::ffff:0a00:0001 written in hex groups
-    const m = /^([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(rest);
-    if (m) {
-      const hi = parseInt(m[1]!, 16);
-      const lo = parseInt(m[2]!, 16);
-      return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-    }
-  }
-  return undefined;
-}
-
-const THIS_NETWORK = { network: 0, prefix: 8, text: '0.0.0.0/8' } satisfies Ipv4Cidr;
 
 export class UpstreamGuard {
   readonly allowedIps: Ipv4Cidr[] | undefined;
@@ -54,14 +38,12 @@ export class UpstreamGuard {
    * system's lookup is then used as is).
    */
   readonly lookup: LookupFunction | undefined;
-  private readonly allowsThisNetwork: boolean;
   private readonly resolve: (host: string) => Promise<string[]>;
 
   /** `allowedIps` undefined = validation disabled. `resolve` is injectable for tests. */
   constructor(allowedIps: Ipv4Cidr[] | undefined, resolve: (host: string) => Promise<string[]> = resolveIpv4) {
     this.allowedIps = allowedIps;
     this.resolve = resolve;
-    this.allowsThisNetwork = (allowedIps ?? []).some((c) => c.prefix >= 8 && c.network >>> 24 === 0);
     this.lookup = allowedIps ? (hostname, options, callback) => this.lookupChecked(hostname, options, callback) : undefined;
   }
 
@@ -71,12 +53,7 @@ export class UpstreamGuard {
 
   /** True when the proxy may connect to this address. */
   allows(address: string): boolean {
-    if (!this.allowedIps) return true;
-    const ip = asIpv4(address);
-    if (ip === undefined) return false;
-    if (!this.allowsThisNetwork && cidrContains(THIS_NETWORK, ip)) return false;
-    for (const cidr of this.allowedIps) if (cidrContains(cidr, ip)) return true;
-    return false;
+    return addressVerdict(address, this.allowedIps).allowed;
   }
 
   /**
@@ -87,10 +64,14 @@ export class UpstreamGuard {
     const literal = asIpv4(host);
     const addresses = literal !== undefined ? [literal] : net.isIP(host) ? [host] : await this.resolve(host);
     if (addresses.length === 0) throw Object.assign(new Error(`${host} has no IPv4 address`), { code: 'ENOTFOUND' });
+    let first: string | undefined;
     for (const address of addresses) {
-      if (!this.allows(address)) throw new IpValidationError(address);
+      const verdict = addressVerdict(address, this.allowedIps);
+      if (!verdict.allowed) throw new IpValidationError(verdict.ip, address);
+      first ??= verdict.ip;
     }
-    return asIpv4(addresses[0]!) ?? addresses[0]!;
+    // The address that was checked (canonical) is the one dialled.
+    return first!;
   }
 
   private lookupChecked(hostname: string, options: dns.LookupOptions, callback: Parameters<LookupFunction>[2]): void {

@@ -35,7 +35,7 @@ describe('writeBuildContext', () => {
     cleanup.dir(dir);
     const ctx = await writeBuildContext(dir);
     expect(ctx.dir).toBe(path.join(dir, 'build'));
-    expect((await fs.readdir(ctx.dir)).sort()).toEqual(['Dockerfile', 'mcp-tunnel.mjs']);
+    expect((await fs.readdir(ctx.dir)).sort()).toEqual(['Dockerfile', 'mcp-proxy.cjs', 'mcp-tunnel.mjs']);
     for (const file of [ctx.dockerfile, ctx.bundle]) expect((await fs.stat(file)).mode & 0o777).toBe(0o644);
     expect(await fs.readFile(ctx.dockerfile, 'utf8')).toBe(await fs.readFile(path.join(REPO_ROOT, 'compose', 'Dockerfile'), 'utf8'));
   });
@@ -112,7 +112,7 @@ describe.skipIf(!dockerReady)('the builtin proxy image (real Docker, legacy buil
       Labels: Record<string, string>;
     };
     expect(config.User).toBe('65532:65532');
-    expect(config.Entrypoint).toEqual(['node', '/app/mcp-tunnel.mjs']);
+    expect(config.Entrypoint).toEqual(['node', '/app/mcp-proxy.cjs']);
     expect(config.Cmd).toEqual(['proxy', '--config', '/etc/mcp-gateway/config.yaml']);
     expect(config.Healthcheck.Test).toEqual(['CMD', 'node', '/app/mcp-tunnel.mjs', 'health']);
     expect(config.Env).toContain('NODE_ENV=production');

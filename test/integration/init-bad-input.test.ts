@@ -81,6 +81,27 @@ const cases: Case[] = [
   { name: 'allowed IP prefix too long', args: (d) => [...GOOD(d), '--allowed-ip', '10.0.0.0/33'], error: /invalid allowed IP "10.0.0.0\/33"/ },
   { name: 'allowed IP is IPv6', args: (d) => [...GOOD(d), '--allowed-ip', 'fd00::/8'], error: /invalid allowed IP "fd00::\/8"/ },
   { name: 'upstream outside allowed IPs', args: (d) => [...withFlag(d, '--route', 'docs=http://192.168.1.10:8080'), '--allowed-ip', '10.0.0.0/8'], error: /route "docs" points to 192.168.1.10, which the proxy will refuse/ },
+  // Non-canonical IPv4 spellings: judged as the dotted-quad the dialler would use, both forms named.
+  ...(
+    [
+      ['2130771969', '127.1.0.1'],
+      ['0177.1.0.1', '127.1.0.1'],
+      ['0x7f.1.0.1', '127.1.0.1'],
+      ['127.65537', '127.1.0.1'],
+      ['134744072', '8.8.8.8'],
+      ['[::ffff:127.0.0.1]', '127.0.0.1'],
+      ['0.0.0.0', '0.0.0.0'],
+    ] as const
+  ).map(([written, canonical]) => ({
+    name: `non-canonical upstream ${written}`,
+    args: (d: string) => withFlag(d, '--route', `docs=http://${written}:8080`),
+    error: new RegExp(`route "docs" points to ${(written === canonical ? canonical : `${written} (= ${canonical})`).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, which the proxy will refuse`),
+  })),
+  {
+    name: '0.0.0.0 even with a catch-all allowed range',
+    args: (d) => [...withFlag(d, '--route', 'docs=http://0.0.0.0:8080'), '--allowed-ip', '0.0.0.0/0'],
+    error: /points to 0\.0\.0\.0, which the proxy will refuse: it is in 0\.0\.0\.0\/8/,
+  },
   { name: 'public upstream with default ranges', args: (d) => withFlag(d, '--route', 'docs=http://8.8.8.8:80'), error: /points to 8.8.8.8.*outside the allowed IPs \(10.0.0.0\/8, 172.16.0.0\/12, 192.168.0.0\/16\)/ },
   { name: 'loopback upstream', args: (d) => withFlag(d, '--route', 'docs=http://127.0.0.1:8080'), error: /points to 127.0.0.1/ },
   { name: 'unknown engine', args: (d) => [...GOOD(d), '--proxy', 'nginx'], error: /argument 'nginx' is invalid. Allowed choices are official, builtin/ },

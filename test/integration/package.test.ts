@@ -36,7 +36,7 @@ afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 describe('the npm package', () => {
   it('ships compiled JavaScript, the compose assets and the docs, and no tests or sources', () => {
     const files = (globalThis as Record<string, unknown>).packedFiles as string[];
-    expect(files).toEqual(expect.arrayContaining(['bin/mcp-tunnel.cjs', 'dist/app/main.mjs', 'dist/bundle/mcp-tunnel.mjs', 'compose/Dockerfile', 'env.example', 'README.md', 'LICENSE', 'package.json']));
+    expect(files).toEqual(expect.arrayContaining(['bin/mcp-tunnel.cjs', 'dist/app/main.mjs', 'dist/bundle/mcp-tunnel.mjs', 'dist/bundle/mcp-proxy.cjs', 'compose/Dockerfile', 'env.example', 'README.md', 'LICENSE', 'package.json']));
     expect(files.filter((f) => f.startsWith('src/') || f.startsWith('test/') || f.endsWith('.ts'))).toEqual([]);
     expect(files.filter((f) => f.endsWith('.map'))).toEqual([]);
     expect(fs.readFileSync(path.join(REPO_ROOT, 'LICENSE'), 'utf8')).toMatch(/Apache License\s+Version 2\.0, January 2004/);
@@ -72,7 +72,7 @@ describe('the npm package', () => {
       env: { CI: 'true' },
     });
     expect(r.stdout).toContain('create compose.yaml');
-    for (const f of ['compose.yaml', '.env', 'config/mcp-proxy.yaml', 'data/ca.crt', 'data/ca.key', 'data/tls.crt', 'data/tls.key', 'data/tunnel-id', 'data/tunnel-domain', 'build/Dockerfile', 'build/mcp-tunnel.mjs']) {
+    for (const f of ['compose.yaml', '.env', 'config/mcp-proxy.yaml', 'data/ca.crt', 'data/ca.key', 'data/tls.crt', 'data/tls.key', 'data/tunnel-id', 'data/tunnel-domain', 'build/Dockerfile', 'build/mcp-tunnel.mjs', 'build/mcp-proxy.cjs']) {
       expect(fs.existsSync(path.join(dir, f)), f).toBe(true);
     }
     expect(fs.statSync(path.join(dir, '.env')).mode & 0o777).toBe(0o600);

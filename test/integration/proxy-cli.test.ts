@@ -143,3 +143,25 @@ describe('mcp-tunnel proxy: a running proxy', () => {
     }
   });
 });
+
+describe('the proxy bundle (the image entry point)', () => {
+  const bundle = path.join(REPO_ROOT, 'dist', 'bundle', 'mcp-proxy.cjs');
+
+  it('holds the proxy and nothing of the CLI', () => {
+    const text = fs.readFileSync(bundle, 'utf8');
+    expect(text).toContain('src/proxy/server.ts');
+    for (const absent of ['node_modules/dockerode/', 'node_modules/@anthropic-ai/', 'node_modules/@inquirer/', 'node_modules/@modelcontextprotocol/', 'node_modules/commander/', 'node_modules/ws/', 'src/cli/']) {
+      expect(text, absent).not.toContain(absent);
+    }
+  });
+
+  it('reports a config error as the CLI does, and hands other commands to the CLI bundle', async () => {
+    const file = await configFile('bad3.yaml', base('  - hello: "http://10.0.0.1:8080"'));
+    const bad = await execa(process.execPath, [bundle, 'proxy', '-config', file], { reject: false, timeout: 20_000 });
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr.split('\n')[0]).toMatch(/^error: .*not a list/);
+    const version = await execa(process.execPath, [bundle, '--version'], { reject: false, timeout: 20_000 });
+    expect(version.exitCode).toBe(0);
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+});

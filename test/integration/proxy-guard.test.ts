@@ -114,3 +114,30 @@ describe('upstream guard', () => {
     expect(target.connections).toBe(1);
   });
 });
+
+describe('upstream guard: non-canonical IPv4 spellings written into the config by hand', () => {
+  // Only loopback targets: 134744072 (8.8.8.8) is covered where nothing is dialled (init, routes add).
+  it.each([
+    ['2130771969', '127.1.0.1', '127.1.0.1', 'upstream:\n  allowed_ips: ["192.0.2.0/24"]'],
+    ['0177.1.0.1', '127.1.0.1', '127.1.0.1', 'upstream:\n  allowed_ips: ["192.0.2.0/24"]'],
+    ['0x7f.1.0.1', '127.1.0.1', '127.1.0.1', 'upstream:\n  allowed_ips: ["192.0.2.0/24"]'],
+    ['127.65537', '127.1.0.1', '127.1.0.1', 'upstream:\n  allowed_ips: ["192.0.2.0/24"]'],
+    ['[::ffff:127.0.0.1]', '127.0.0.1', '127.0.0.1', 'upstream:\n  allowed_ips: ["192.0.2.0/24"]'],
+    // A catch-all does not open "this host".
+    ['0.0.0.0', '0.0.0.0', '127.0.0.1', 'upstream:\n  allowed_ips: ["0.0.0.0/0"]'],
+  ])('%s is judged as %s: blocked, logged with both forms, no connection', async (written, canonical, listenOn, yaml) => {
+    const forbidden = await countingListener(listenOn);
+    cleanups.push(() => forbidden.close());
+    const t = await proxyWith({ evil: `http://${written}:${forbidden.port}` }, yaml);
+    const res = await get(t, `evil.${t.domain}`);
+    expect(res.status).toBe(502);
+    expect(res.body).toBe(IP_REFUSED_BODY);
+    const suffix = written === canonical ? '' : ` (written ${written})`;
+    const refusals = t.logs.filter((l) => l.msg === `IP validation failed: ${canonical} is not a private address${suffix}`);
+    // Once at start (the route can never work), once for the request.
+    expect(refusals.length).toBe(2);
+    expect(refusals.at(-1)).toMatchObject({ route: 'evil', ip: canonical });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(forbidden.connections).toBe(0);
+  });
+});

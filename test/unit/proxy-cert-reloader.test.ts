@@ -53,7 +53,7 @@ describe('buildCertificatePair', () => {
 });
 
 describe('CertReloader', () => {
-  it('swaps only after the change is stable for one poll, and counts the reload', async () => {
+  it('swaps at the first poll that sees a complete pair, and counts the reload', async () => {
     const { certFile, keyFile } = await files(pki.server.certPem, pki.server.keyPem);
     const { logger, lines } = capture();
     const metrics = new ProxyMetrics({ defaultMetrics: false });
@@ -62,15 +62,32 @@ describe('CertReloader', () => {
     expect(await reloader.checkNow()).toBe('unchanged');
 
     const renewed = await issueServerCert({ ca: pki.ca, domain: pki.domain });
+    // Half replaced (the writer is between the two files): not served, not reported either.
     await writeFile(certFile, renewed.certPem);
-    await writeFile(keyFile, renewed.keyPem);
     expect(await reloader.checkNow()).toBe('pending');
     expect(reloader.secureContext).toBe(first);
+    await writeFile(keyFile, renewed.keyPem);
     expect(await reloader.checkNow()).toBe('reloaded');
     expect(reloader.secureContext).not.toBe(first);
     expect(reloader.certificate.serialNumber).toBe(buildCertificatePair(renewed.certPem, renewed.keyPem).certificate.serialNumber);
     expect(lines.some((l) => l.msg === 'certificate reloaded')).toBe(true);
+    expect(lines.some((l) => l.msg === 'certificate reload failed')).toBe(false);
     expect(await metrics.registry.getSingleMetricAsString('mcp_tunnel_proxy_certificate_reloads_total')).toMatch(/result="success"} 1/);
+  });
+
+  it('serves the newest pair within two polls while renewals never stop', async () => {
+    const { certFile, keyFile } = await files(pki.server.certPem, pki.server.keyPem);
+    const reloader = await CertReloader.load({ certFile, keyFile, logger: capture().logger });
+    const pairs = await Promise.all(Array.from({ length: 4 }, () => issueServerCert({ ca: pki.ca, domain: pki.domain })));
+    // A renewal between every two polls (26 renewals a minute against a 2 s poll is this pattern): the old
+    // "unchanged for two polls" rule never reloaded anything here.
+    for (let round = 0; round < 8; round++) {
+      const next = pairs[round % pairs.length]!;
+      await writeFile(keyFile, next.keyPem);
+      await writeFile(certFile, next.certPem);
+      expect(await reloader.checkNow()).toBe('reloaded');
+      expect(reloader.certificate.serialNumber).toBe(buildCertificatePair(next.certPem, next.keyPem).certificate.serialNumber);
+    }
   });
 
   it('keeps the old pair on a broken one, logs once, and retries only when the files change again', async () => {

@@ -101,7 +101,7 @@ async function checkOne(route: ConfigRoute, up: Upstream, ctx: UpstreamContext):
       out.push(
         fail(
           `upstream.allowed.${name}`,
-          `${err.message}: the proxy refuses every request for ${name} (${up.url}; upstream.allowed_ips is ${ranges})`,
+          `${err.message}${up.writtenHost ? ` (written ${up.writtenHost})` : ''}: the proxy refuses every request for ${name} (${up.url}; upstream.allowed_ips is ${ranges})`,
           `if ${err.ip} is really your MCP server, add "${err.ip}/32" to upstream.allowed_ips in ${REL} (the list replaces the defaults: keep every range you use), then restart the proxy: docker compose restart mcp-proxy cloudflared`,
         ),
       );
