@@ -23,8 +23,12 @@ export {
   type LoadOptions,
 } from './compose-model.js';
 export { MissingVariableError } from './interpolate.js';
+export { resolveDockerEndpoint, describeEndpoint, type DockerEndpoint } from './endpoint.js';
+export { envDrift, readEnvDrift, type EnvDrift } from './env-drift.js';
+export { planConverge, mountsChanged, type ServicePlan, type MountState, type ObservedContainer } from './plan.js';
+export { readMountState, readMountStates } from './mounts.js';
 export { configHash, configDict } from './config-hash.js';
-export { LABELS, COMPOSE_VERSION_LABEL, containerName, containerLabels, networkLabels } from './labels.js';
+export { LABELS, MOUNTS_DIGEST_LABEL, COMPOSE_VERSION_LABEL, containerName, containerLabels, networkLabels } from './labels.js';
 export { containerCreateOptions } from './specs.js';
 export { ensureServiceImage, pullImage, buildImage, inspectImageId, registryOf, type EnsureImageResult } from './images.js';
 export { readJsonStream, StreamError, type DockerStreamMessage } from './json-stream.js';

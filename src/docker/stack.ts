@@ -8,6 +8,7 @@ import { waitForReady, waitForRegistrations, type RegistrationResult, type WaitT
 import { ensureServiceImage } from './images.js';
 import { LABELS, containerName, networkLabels } from './labels.js';
 import { runPreflight, type PreflightFinding } from './preflight.js';
+import { readEnvDrift } from './env-drift.js';
 import { readMountStates } from './mounts.js';
 import { planConverge, type ObservedContainer, type ServicePlan } from './plan.js';
 import { containerCreateOptions } from './specs.js';
@@ -270,6 +271,7 @@ export async function composeUp(dir: string, options: UpOptions = {}): Promise<U
   const { project, conn } = ctx;
   emit({ type: 'project', project: project.name, dir: project.dir, files: project.configFiles });
   for (const name of project.unsetVariables) emit({ type: 'warning', message: `the ${name} variable is not set; defaulting to a blank string` });
+  for (const d of await readEnvDrift(dir, options.processEnv ?? process.env)) emit({ type: 'warning', message: d.message, hint: d.hint });
   if (options.services) for (const s of options.services) if (!project.services.some((x) => x.name === s)) throw new ValidationError(`no service "${s}" in ${project.configFilesLabel}`);
 
   const findings = await runPreflight(project, ctx.info);

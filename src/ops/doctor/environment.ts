@@ -1,7 +1,9 @@
 import { COMPOSE_SERVICES, RENEWER_SERVICE } from '../../bundle/compose-file.js';
 import { validateTunnelToken } from '../../bundle/validate.js';
-import type { DockerConnection } from '../../docker/client.js';
+import { connectDocker, type DockerConnection } from '../../docker/client.js';
 import type { ContainerDetails } from '../../docker/containers.js';
+import { describeEndpoint } from '../../docker/endpoint.js';
+import type { EnvDrift } from '../../docker/env-drift.js';
 import { UserError } from '../../errors.js';
 import { cloudflaredConnections, connectReachableDocker, HEALTHY_CONNECTIONS, readStackState } from '../stack.js';
 import { fail, ok, skip, warn, type DoctorFinding } from './types.js';
@@ -27,11 +29,19 @@ export function checkToken(envToken: string | undefined, fileToken: string | und
   return out;
 }
 
+/** The shell overriding .env for compose (a stale TUNNEL_TOKEN after a rotation): names only, never values. */
+export function checkEnvDrift(drift: readonly EnvDrift[]): DoctorFinding[] {
+  if (drift.length === 0) return [ok('env.drift', 'no variable in this shell overrides .env')];
+  return drift.map((d) => warn(`env.drift.${d.name}`, d.message, d.hint));
+}
+
 export interface StackContext {
   dir: string;
   renewerScheduled: boolean;
   timeoutMs: number;
   now: Date;
+  /** Ask Docker only over a local unix socket (doctor --offline). */
+  offline?: boolean;
 }
 
 function containerFinding(id: string, service: string, c: ContainerDetails | undefined): DoctorFinding {
@@ -48,6 +58,18 @@ function containerFinding(id: string, service: string, c: ContainerDetails | und
 /** Docker reachable; the containers; cloudflared's registered connections. */
 export async function checkStack(ctx: StackContext): Promise<DoctorFinding[]> {
   let conn: DockerConnection;
+  if (ctx.offline) {
+    let local: DockerConnection | undefined;
+    try {
+      local = connectDocker();
+    } catch {
+      local = undefined;
+    }
+    if (!local?.socketPath) {
+      const why = `Docker is not behind a local unix socket (${local?.endpoint ?? 'unknown endpoint'}): not asked (--offline)`;
+      return ['docker.reachable', 'stack.proxy', 'stack.cloudflared', 'cloudflared.connections'].map((id) => skip(id, why));
+    }
+  }
   try {
     conn = await connectReachableDocker(ctx.timeoutMs);
   } catch (err) {
@@ -59,7 +81,7 @@ export async function checkStack(ctx: StackContext): Promise<DoctorFinding[]> {
       skip('cloudflared.connections', 'Docker is not reachable'),
     ];
   }
-  const out: DoctorFinding[] = [ok('docker.reachable', `Docker answers at ${conn.endpoint}`)];
+  const out: DoctorFinding[] = [ok('docker.reachable', `Docker answers at ${describeEndpoint({ host: conn.endpoint, source: conn.source ?? 'default', context: conn.context })}`)];
   let state;
   try {
     state = await readStackState(ctx.dir, conn);

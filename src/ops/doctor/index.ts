@@ -7,9 +7,10 @@ import { OFFICIAL_CONTAINER_ID } from '../../bundle/ownership.js';
 import { ValidationError } from '../../errors.js';
 import { checkCertificates } from './certificates.js';
 import { checkProxyConfig } from './config.js';
-import { checkEgress, checkStack, checkToken, DEFAULT_EDGE_TARGETS } from './environment.js';
+import { envDrift } from '../../docker/env-drift.js';
+import { checkEgress, checkEnvDrift, checkStack, checkToken, DEFAULT_EDGE_TARGETS } from './environment.js';
 import { checkPermissions } from './permissions.js';
-import { fail, warn, type DoctorFinding, type DoctorStatus } from './types.js';
+import { fail, skip, warn, type DoctorFinding, type DoctorStatus } from './types.js';
 import { checkUpstreams } from './upstreams.js';
 
 export type { DoctorFinding, DoctorStatus } from './types.js';
@@ -29,6 +30,13 @@ export interface DoctorOptions {
   timeoutMs?: number;
   /** MCP endpoint path for the Host-header check. Default /mcp. */
   mcpPath?: string;
+  /**
+   * No network connection at all: upstreams, the tunnel edge and api.anthropic.com are skipped, and Docker
+   * is asked only over a local unix socket.
+   */
+  offline?: boolean;
+  /** The shell environment compared with .env (default process.env). */
+  processEnv?: NodeJS.ProcessEnv;
 }
 
 export interface DoctorReport {
@@ -89,11 +97,15 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   const extraDataFiles = config.caFile?.startsWith('/data/') ? [path.posix.basename(config.caFile)] : [];
   findings.push(...(await checkPermissions({ paths, identity, identitySource, renewer: renewerScheduled, extraDataFiles })));
   findings.push(...checkToken(env.TUNNEL_TOKEN, tokenRead.text?.split('\n')[0]));
+  findings.push(...checkEnvDrift(envDrift(env, options.processEnv ?? process.env)));
 
+  const offline = options.offline === true;
   const [upstreams, stack, egress] = await Promise.all([
-    checkUpstreams({ routes: config.routes, allowedIps: config.allowedIps, tunnelDomain: domain, mcpPath: options.mcpPath ?? '/mcp', timeoutMs }),
-    checkStack({ dir: paths.dir, renewerScheduled, timeoutMs, now }),
-    checkEgress(options.edgeTargets === undefined ? DEFAULT_EDGE_TARGETS : options.edgeTargets, timeoutMs),
+    offline
+      ? config.routes.map((r) => skip(`upstream.reach.${r.key}`, `${r.key} -> ${r.raw}: not checked (--offline)`))
+      : checkUpstreams({ routes: config.routes, allowedIps: config.allowedIps, tunnelDomain: domain, mcpPath: options.mcpPath ?? '/mcp', timeoutMs }),
+    checkStack({ dir: paths.dir, renewerScheduled, timeoutMs, now, offline }),
+    offline ? [skip('egress.tcp-7844', 'not checked (--offline)')] : checkEgress(options.edgeTargets === undefined ? DEFAULT_EDGE_TARGETS : options.edgeTargets, timeoutMs),
   ]);
   findings.push(...upstreams, ...stack, ...egress);
 
