@@ -27,6 +27,7 @@ export { resolveDockerEndpoint, describeEndpoint, type DockerEndpoint } from './
 export { envDrift, readEnvDrift, type EnvDrift } from './env-drift.js';
 export { planConverge, mountsChanged, type ServicePlan, type MountState, type ObservedContainer } from './plan.js';
 export { readMountState, readMountStates } from './mounts.js';
+export { saveContainerLog, logStamp, type SavedLog } from './save-logs.js';
 export { configHash, configDict } from './config-hash.js';
 export { LABELS, MOUNTS_DIGEST_LABEL, COMPOSE_VERSION_LABEL, containerName, containerLabels, networkLabels } from './labels.js';
 export { containerCreateOptions } from './specs.js';

@@ -10,6 +10,7 @@ import { LABELS, containerName, networkLabels } from './labels.js';
 import { runPreflight, type PreflightFinding } from './preflight.js';
 import { readEnvDrift } from './env-drift.js';
 import { readMountStates } from './mounts.js';
+import { saveContainerLog, type SavedLog } from './save-logs.js';
 import { planConverge, type ObservedContainer, type ServicePlan } from './plan.js';
 import { containerCreateOptions } from './specs.js';
 
@@ -96,7 +97,14 @@ async function ensureNetwork(conn: DockerConnection, project: ComposeProject, em
   emit({ type: 'network', name, action: 'created' });
 }
 
-async function stopAndRemove(conn: DockerConnection, c: Pick<ProjectContainer, 'id' | 'name' | 'service' | 'state'>, emit: EventSink, timeoutSeconds?: number): Promise<void> {
+async function stopAndRemove(
+  conn: DockerConnection,
+  c: Pick<ProjectContainer, 'id' | 'name' | 'service' | 'state'>,
+  emit: EventSink,
+  timeoutSeconds?: number,
+  /** Runs once the container is stopped, before it is removed (down: save its log). */
+  beforeRemove?: () => Promise<void>,
+): Promise<void> {
   const container = conn.docker.getContainer(c.id);
   if (c.state === 'running' || c.state === 'restarting' || c.state === 'paused') {
     emit({ type: 'container', service: c.service, name: c.name, action: 'stopping' });
@@ -108,6 +116,7 @@ async function stopAndRemove(conn: DockerConnection, c: Pick<ProjectContainer, '
     }
     emit({ type: 'container', service: c.service, name: c.name, action: 'stopped' });
   }
+  if (beforeRemove) await beforeRemove();
   try {
     await container.remove({ force: true, v: false });
   } catch (err) {
@@ -320,12 +329,16 @@ export async function composeUp(dir: string, options: UpOptions = {}): Promise<U
 export interface DownOptions extends CommonOptions {
   /** Seconds to wait for each container to stop before it is killed (docker stop -t); default: each container's stop_grace_period. */
   timeoutSeconds?: number;
+  /** Save every container's log to DIR/logs/ once stopped, before it is removed (default true). */
+  saveLogs?: boolean;
+  now?: Date;
 }
 
 export interface DownResult {
   project: string;
   removedContainers: string[];
   removedNetworks: string[];
+  savedLogs: SavedLog[];
 }
 
 /**
@@ -342,8 +355,17 @@ export async function composeDown(dir: string, options: DownOptions = {}): Promi
   // Dependents first: containers living in another container's network namespace go before it.
   const dependents = containers.filter((c) => c.networkMode.startsWith('container:'));
   const others = containers.filter((c) => !c.networkMode.startsWith('container:'));
+  const savedLogs: SavedLog[] = [];
+  const now = options.now ?? new Date();
   for (const group of [dependents, others]) {
-    await Promise.all(group.map((c) => stopAndRemove(conn, c, emit, options.timeoutSeconds)));
+    await Promise.all(
+      group.map((c) =>
+        stopAndRemove(conn, c, emit, options.timeoutSeconds, async () => {
+          if (options.saveLogs === false) return;
+          savedLogs.push(await saveContainerLog(conn, c, dir, now));
+        }),
+      ),
+    );
   }
   const removedNetworks: string[] = [];
   let networks: Array<{ Id: string; Name: string }> = [];
@@ -380,7 +402,7 @@ export async function composeDown(dir: string, options: DownOptions = {}): Promi
     removedNetworks.push(n.Name);
     emit({ type: 'network', name: n.Name, action: 'removed' });
   }
-  return { project, removedContainers: containers.map((c) => c.name), removedNetworks };
+  return { project, removedContainers: containers.map((c) => c.name), removedNetworks, savedLogs };
 }
 
 /** The container of a running service (for waits after the fact). */

@@ -33,7 +33,7 @@ import { validateTunnelId } from '../../bundle/validate.js';
 import { AbortedError, ValidationError } from '../../errors.js';
 import { VERSION } from '../../version.js';
 import { checkDir, checkSharedFlags, missing, resolveSharedSettings, type InitOptions } from '../init-inputs.js';
-import { printPlan, printWritten } from '../init-report.js';
+import { printPlan, printReplacementDiffs, printWritten } from '../init-report.js';
 import { isInteractive } from '../interactive.js';
 import { bold, printLine, printStep, printWarning } from '../output.js';
 import * as wizard from '../prompts/init-wizard.js';
@@ -272,6 +272,7 @@ async function confirmReplacements(plan: InitPlan, existing: ExistingDeployment,
     if (c.path === plan.paths.env) return !sameApartFrom(existing.envText ?? '', c.content, API_MANAGED_ENV);
     return true;
   });
+  if (replaced.length > 0) printReplacementDiffs({ ...plan, changes: replaced });
   if (replaced.length === 0 || options.force) return;
   const list = replaced.map((c) => c.label).join(', ');
   if (!interactive) {

@@ -6,7 +6,7 @@ import { currentInvoker } from '../../bundle/ownership.js';
 import { validateDomain, validateTunnelId } from '../../bundle/validate.js';
 import { VERSION } from '../../version.js';
 import { checkDir, checkSharedFlags, missing, resolveSharedSettings, type InitOptions } from '../init-inputs.js';
-import { printPlan, printWritten } from '../init-report.js';
+import { printPlan, printReplacementDiffs, printWritten } from '../init-report.js';
 import { isInteractive } from '../interactive.js';
 import { bold, printLine, printWarning } from '../output.js';
 import { readTokenFromSources } from '../token-input.js';
@@ -82,6 +82,7 @@ async function gatherSettings(options: InitOptions, existing: ExistingDeployment
 /** Files the user (or an earlier run) wrote are never replaced without a yes or --force. */
 async function confirmReplacements(plan: InitPlan, options: InitOptions, interactive: boolean): Promise<void> {
   const replaced = plan.changes.filter((c) => c.status === 'replace');
+  if (replaced.length > 0) printReplacementDiffs(plan);
   if (replaced.length === 0 || options.force) return;
   const list = replaced.map((c) => c.label).join(', ');
   if (!interactive) {
