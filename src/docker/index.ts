@@ -34,7 +34,7 @@ export { containerCreateOptions } from './specs.js';
 export { ensureServiceImage, pullImage, buildImage, inspectImageId, registryOf, type EnsureImageResult } from './images.js';
 export { readJsonStream, StreamError, type DockerStreamMessage } from './json-stream.js';
 export { LogDemuxer, readContainerLogs, countRegistrations, FULL_STRENGTH_CONNECTIONS, REGISTERED_PATTERN, type LogLine } from './logs.js';
-export { diagnose, relevantLines, DIAGNOSIS_RULES, type Diagnosis } from './diagnose.js';
+export { diagnose, findSignatures, relevantLines, DIAGNOSIS_RULES, type Diagnosis, type SignatureHit } from './diagnose.js';
 export { StackHealthError, waitForReady, waitForRegistrations, type RegistrationResult } from './health.js';
 export { runPreflight, checkDataReadable, checkRootless, checkTunnelToken, type PreflightFinding } from './preflight.js';
 export { listProjectContainers, listServiceContainers, inspectContainer, stackRoles, type ProjectContainer, type ContainerDetails } from './containers.js';

@@ -10,6 +10,7 @@ import { checkProxyConfig } from './config.js';
 import { envDrift } from '../../docker/env-drift.js';
 import { checkEgress, checkEnvDrift, checkStack, checkToken, DEFAULT_EDGE_TARGETS } from './environment.js';
 import { checkPermissions } from './permissions.js';
+import { checkCloudflaredCommand } from './runtime.js';
 import { fail, skip, warn, type DoctorFinding, type DoctorStatus } from './types.js';
 import { checkUpstreams } from './upstreams.js';
 
@@ -97,6 +98,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   const extraDataFiles = config.caFile?.startsWith('/data/') ? [path.posix.basename(config.caFile)] : [];
   findings.push(...(await checkPermissions({ paths, identity, identitySource, renewer: renewerScheduled, extraDataFiles })));
   findings.push(...checkToken(env.TUNNEL_TOKEN, tokenRead.text?.split('\n')[0]));
+  findings.push(...checkCloudflaredCommand(composeRead.text));
   findings.push(...checkEnvDrift(envDrift(env, options.processEnv ?? process.env)));
 
   const offline = options.offline === true;
@@ -104,7 +106,14 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     offline
       ? config.routes.map((r) => skip(`upstream.reach.${r.key}`, `${r.key} -> ${r.raw}: not checked (--offline)`))
       : checkUpstreams({ routes: config.routes, allowedIps: config.allowedIps, tunnelDomain: domain, mcpPath: options.mcpPath ?? '/mcp', timeoutMs }),
-    checkStack({ dir: paths.dir, renewerScheduled, timeoutMs, now, offline }),
+    checkStack({
+      dir: paths.dir,
+      renewerScheduled,
+      timeoutMs,
+      now,
+      offline,
+      proxyView: { routes: config.routes, allowedIps: config.allowedIps, tunnelDomain: domain, mcpPath: options.mcpPath ?? '/mcp', timeoutMs },
+    }),
     offline ? [skip('egress.tcp-7844', 'not checked (--offline)')] : checkEgress(options.edgeTargets === undefined ? DEFAULT_EDGE_TARGETS : options.edgeTargets, timeoutMs),
   ]);
   findings.push(...upstreams, ...stack, ...egress);

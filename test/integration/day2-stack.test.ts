@@ -1,0 +1,139 @@
+/**
+ * Issue 13 on a real daemon: a builtin stack (cloudflared replaced by the local stand-in) whose upstream is a
+ * compose service of the same project (the sample MCP server in the builtin image, on the project network):
+ * probe with no published proxy port, config set applied and confirmed, a hand edit applied by `up` (and only
+ * then), docker-compose agreeing with what `up` did, logs kept by `down --timeout 0`, teardown.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { docker, dockerCleanup, requireDocker } from '../helpers/docker.js';
+import { buildStandin, createDeployment, writeOverride, type TestDeployment } from '../helpers/stack.js';
+
+const dockerReady = await requireDocker();
+
+describe.skipIf(!dockerReady)('day-2 operations on a running stack', () => {
+  const cleanup = dockerCleanup();
+  let d: TestDeployment;
+  const configFile = (): string => path.join(d.dir, 'config', 'mcp-proxy.yaml');
+  const proxyName = (): string => `${d.project}-mcp-proxy-1`;
+  const logsOf = async (name: string): Promise<string> => {
+    const r = await docker(['logs', name]);
+    return String(r.stdout) + String(r.stderr);
+  };
+
+  beforeAll(async () => {
+    const standin = await buildStandin();
+    cleanup.image(standin);
+    d = await createDeployment({ cleanup, standinImage: standin, routes: ['echo=http://hello-mcp:9000'], prefix: 'mcpday2' });
+    // The upstream: the sample MCP server as a service of the project (an address on the project's network).
+    await writeOverride(d.dir, {
+      standinImage: standin,
+      proxyImage: d.proxyImage,
+      healthInterval: '1s',
+      extraCloudflared: [
+        '  hello-mcp:',
+        `    image: ${d.proxyImage}`,
+        '    command: ["demo", "--serve-sample", "0.0.0.0:9000"]',
+        // Ready once it listens: up waits for it (after the proxy it depends on, and after each recreate).
+        '    healthcheck:',
+        `      test: ["CMD", "node", "-e", "require('net').connect(9000, '127.0.0.1').on('connect', () => process.exit(0)).on('error', () => process.exit(1))"]`,
+        '      interval: 1s',
+        '      retries: 30',
+        '    depends_on:',
+        '      - mcp-proxy',
+        '    labels:',
+        '      mcp-tunnel-test: "1"',
+      ],
+    });
+    const up = await d.cli(['up', '--dir', d.dir, '--timeout', '180s'], { timeoutMs: 300_000 });
+    expect(up.exitCode, `${up.stderr}\n${up.stdout}`).toBe(0);
+  }, 400_000);
+
+  afterAll(async () => {
+    const problems = await cleanup.run();
+    if (problems.length) console.warn(`cleanup problems:\n${problems.join('\n')}`);
+  }, 180_000);
+
+  it('probe ROUTE works with no published proxy port: it reaches the proxy container where it runs', async () => {
+    const r = await d.cli(['probe', 'echo', '--dir', d.dir, '--call', 'echo', '--args', '{"text":"day2"}'], { timeoutMs: 60_000 });
+    expect(r.exitCode, `${r.stderr}\n${r.stdout}`).toBe(0);
+    expect(r.stdout).toMatch(/through ws:\/\/[\d.]+:8080\/ \(the \S+-mcp-proxy-1 container's address on its network\)/);
+    expect(r.stdout).toContain('the tunnel path to echo.');
+  }, 90_000);
+
+  it('config set log_level debug: comments kept, proxy restarted and logging at debug; init re-run changes nothing', async () => {
+    const before = fs.readFileSync(configFile(), 'utf8');
+    const r = await d.cli(['config', 'set', 'log_level', 'debug', '--dir', d.dir], { timeoutMs: 120_000 });
+    expect(r.exitCode, `${r.stderr}\n${r.stdout}`).toBe(0);
+    expect(r.stdout).toContain('log_level: info -> debug');
+    expect(r.stdout).toMatch(/restarted \S+-mcp-proxy-1 and \S+-cloudflared-1/);
+    expect(r.stdout).toContain('route echo is served');
+    const after = fs.readFileSync(configFile(), 'utf8');
+    expect(after).toBe(before.replace('log_level: info', 'log_level: debug'));
+    // The confirmation probe opened a tunnel connection, which the proxy logs at debug only.
+    expect(await logsOf(proxyName())).toMatch(/"level":"debug".*tunnel connection opened/);
+
+    const init = await d.cli(['init', '--dir', d.dir, '--non-interactive']);
+    expect(init.exitCode, init.stderr).toBe(0);
+    expect(init.stdout).toContain('is up to date; nothing changed');
+    expect(fs.readFileSync(configFile(), 'utf8')).toBe(after);
+  }, 180_000);
+
+  it('config set log_level loud: one line + hint, exit 2, nothing changed', async () => {
+    const before = fs.readFileSync(configFile(), 'utf8');
+    const r = await d.cli(['config', 'set', 'log_level', 'loud', '--dir', d.dir]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/^error: log_level "loud" is not one of debug, info, warn, error; nothing was written\nhint: .+$/);
+    expect(fs.readFileSync(configFile(), 'utf8')).toBe(before);
+  });
+
+  it('up without an edit restarts nothing; a hand edit is applied by up (proxy recreated, new route served); docker-compose then recreates nothing', async () => {
+    const same = await d.cli(['up', '--dir', d.dir], { timeoutMs: 180_000 });
+    expect(same.exitCode, same.stderr).toBe(0);
+    expect(same.stdout).not.toMatch(/recreated|created \(/);
+    expect(same.stdout).toContain(`${proxyName()} is up to date`);
+
+    const text = fs.readFileSync(configFile(), 'utf8');
+    fs.writeFileSync(configFile(), text.replace(/^routes:\n/m, 'routes:\n  echo2: "http://hello-mcp:9000"\n'));
+    const status = await d.cli(['status', '--dir', d.dir, '--json']);
+    const s = JSON.parse(status.stdout) as { services: Array<{ service: string; configChangedSinceStart?: boolean }>; problems: string[] };
+    expect(s.services.find((x) => x.service === 'mcp-proxy')?.configChangedSinceStart).toBe(true);
+    expect(s.problems.join('\n')).toContain('mcp-proxy: config changed since start (config/mcp-proxy.yaml)');
+
+    const up = await d.cli(['up', '--dir', d.dir], { timeoutMs: 180_000 });
+    expect(up.exitCode, up.stderr).toBe(0);
+    expect(up.stdout).toContain(`${proxyName()} recreated (config/mcp-proxy.yaml changed since it started)`);
+    const probe = await d.cli(['probe', 'echo2', '--dir', d.dir], { timeoutMs: 60_000 });
+    expect(probe.exitCode, `${probe.stderr}\n${probe.stdout}`).toBe(0);
+
+    const again = await d.cli(['up', '--dir', d.dir], { timeoutMs: 180_000 });
+    expect(again.stdout).not.toContain('recreated');
+    const compose = await d.compose(['up', '-d']);
+    expect(compose.exitCode, String(compose.stderr)).toBe(0);
+    expect(String(compose.stderr) + String(compose.stdout)).not.toMatch(/Recreating/);
+  }, 400_000);
+
+  it('down --timeout 0 keeps each container\'s log in logs/ (0600) before removing it', async () => {
+    const r = await d.cli(['down', '--dir', d.dir, '--timeout', '0'], { timeoutMs: 120_000 });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const logs = fs.readdirSync(path.join(d.dir, 'logs'));
+    expect(logs.sort()).toEqual(expect.arrayContaining([expect.stringMatching(/^\d{4}-\d\d-\d\dT\d{6}Z-mcp-proxy\.log$/), expect.stringMatching(/-cloudflared\.log$/)]));
+    const proxyLog = path.join(d.dir, 'logs', logs.find((f) => f.endsWith('-mcp-proxy.log'))!);
+    expect(fs.statSync(proxyLog).mode & 0o777).toBe(0o600);
+    expect(fs.readFileSync(proxyLog, 'utf8')).toContain('route configured');
+    expect(r.stdout).toMatch(/log lines saved to .*logs\/.*-mcp-proxy\.log/);
+    expect(String((await docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${d.project}`])).stdout).trim()).toBe('');
+  }, 150_000);
+
+  it('teardown --yes removes data/ and .env, keeps compose.yaml, config/ and logs/', async () => {
+    const refused = await d.cli(['teardown', '--dir', d.dir]);
+    expect(refused.exitCode).toBe(2);
+    expect(fs.existsSync(path.join(d.dir, 'data'))).toBe(true);
+    const r = await d.cli(['teardown', '--dir', d.dir, '--yes'], { timeoutMs: 120_000 });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(fs.existsSync(path.join(d.dir, 'data'))).toBe(false);
+    expect(fs.existsSync(path.join(d.dir, '.env'))).toBe(false);
+    for (const kept of ['compose.yaml', 'config/mcp-proxy.yaml', 'logs']) expect(fs.existsSync(path.join(d.dir, kept))).toBe(true);
+  }, 150_000);
+});
