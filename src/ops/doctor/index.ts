@@ -5,6 +5,7 @@ import { parseEnvFile } from '../../bundle/env-file.js';
 import { deploymentPaths } from '../../bundle/layout.js';
 import { OFFICIAL_CONTAINER_ID } from '../../bundle/ownership.js';
 import { ValidationError } from '../../errors.js';
+import { checkApi } from './api.js';
 import { checkCertificates } from './certificates.js';
 import { checkProxyConfig } from './config.js';
 import { envDrift } from '../../docker/env-drift.js';
@@ -117,6 +118,16 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     offline ? [skip('egress.tcp-7844', 'not checked (--offline)')] : checkEgress(options.edgeTargets === undefined ? DEFAULT_EDGE_TARGETS : options.edgeTargets, timeoutMs),
   ]);
   findings.push(...upstreams, ...stack, ...egress);
+  findings.push(
+    ...(await checkApi({
+      envText: envRead.text,
+      tunnelId: (await readText(paths.tunnelId)).text?.split('\n')[0]?.trim() || undefined,
+      caPem: (await readText(paths.caCert)).text,
+      timeoutMs,
+      offline,
+      processEnv: options.processEnv ?? process.env,
+    })),
+  );
 
   const counts: Record<DoctorStatus, number> = { ok: 0, warn: 0, fail: 0, skip: 0 };
   for (const f of findings) counts[f.status]++;
