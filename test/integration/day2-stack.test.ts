@@ -114,6 +114,34 @@ describe.skipIf(!dockerReady)('day-2 operations on a running stack', () => {
     expect(String(compose.stderr) + String(compose.stdout)).not.toMatch(/Recreating/);
   }, 400_000);
 
+  it('doctor: the compose-service upstream checked from the proxy namespace; a hand edit not applied and "no route for host" found for real', async () => {
+    const doctor = async (): Promise<Map<string, { status: string; message: string; fix: string }>> => {
+      const r = await d.cli(['doctor', '--dir', d.dir, '--json', '--no-edge-check'], { timeoutMs: 120_000 });
+      const findings = (JSON.parse(r.stdout) as { findings: Array<{ id: string; status: string; message: string; fix: string }> }).findings;
+      return new Map(findings.map((f) => [f.id, f]));
+    };
+    const first = await doctor();
+    expect(first.get('upstream.from-proxy.echo')).toMatchObject({ status: 'ok', message: expect.stringMatching(/^hello-mcp -> [\d.]+: reachable from the proxy/) });
+    expect(first.get('stack.config-applied')?.status).toBe('ok');
+    expect(first.get('compose.cloudflared-url')?.status).toBe('ok');
+    expect(first.get('logs.no-route')).toBeUndefined();
+    // No leftover helper container.
+    expect(String((await docker(['ps', '-aq', '--filter', 'label=io.mcp-tunnel.helper=doctor', '--filter', `name=${d.project}-doctor-`])).stdout).trim()).toBe('');
+
+    // A route added by hand, not applied: the probe meets "no route for host", doctor names both.
+    const text = fs.readFileSync(configFile(), 'utf8');
+    fs.writeFileSync(configFile(), text.replace(/^routes:\n/m, 'routes:\n  later: "http://hello-mcp:9000"\n'));
+    try {
+      const probe = await d.cli(['probe', 'later', '--dir', d.dir], { timeoutMs: 60_000 });
+      expect(probe.exitCode).toBe(3);
+      const after = await doctor();
+      expect(after.get('stack.config-applied')).toMatchObject({ status: 'warn', fix: expect.stringContaining('mcp-tunnel up') });
+      expect(after.get('logs.no-route')).toMatchObject({ status: 'warn', message: expect.stringContaining('no route for host') });
+    } finally {
+      fs.writeFileSync(configFile(), text);
+    }
+  }, 240_000);
+
   it('down --timeout 0 keeps each container\'s log in logs/ (0600) before removing it', async () => {
     const r = await d.cli(['down', '--dir', d.dir, '--timeout', '0'], { timeoutMs: 120_000 });
     expect(r.exitCode, r.stderr).toBe(0);

@@ -99,6 +99,26 @@ describe('drift between the shell and .env', () => {
     expect((JSON.parse(r.stdout) as { envDrift: unknown[] }).envDrift).toEqual([]);
   });
 
+  it('up prints the drift warning with its fix before it starts anything; the same value: none', async () => {
+    const deploy = path.join(root, 'initialised');
+    const tokenFile = path.join(root, 'token');
+    await fs.writeFile(tokenFile, `${fakeTunnelToken('file')}\n`, { mode: 0o600 });
+    const init = await runCli(
+      ['init', '--dir', deploy, '--proxy', 'official', '--tunnel-id', 'tnl_01ABCDEFGHJKMNPQRSTVWXYZ0', '--tunnel-domain', 'abcd1234.tunnel.example.com', '--tunnel-token-file', tokenFile, '--route', 'docs=http://192.0.2.10:8080', '--allowed-ip', '192.0.2.0/24', '--non-interactive', '-y'],
+      { env: { HOME: home } },
+    );
+    expect(init.exitCode, init.stderr).toBe(0);
+    // The fake daemon ends the run at the first image call (exit 3): the warning comes before.
+    const other = fakeTunnelToken('shell');
+    const drift = await runCli(['up', '--dir', deploy], { env: { HOME: home, DOCKER_HOST: '', TUNNEL_TOKEN: other } });
+    expect(drift.stderr).toContain('warning: TUNNEL_TOKEN in your shell differs from .env and wins over it');
+    expect(drift.stderr).toContain('unset TUNNEL_TOKEN');
+    expect(drift.stdout + drift.stderr).not.toContain(other);
+    const same = await runCli(['up', '--dir', deploy], { env: { HOME: home, DOCKER_HOST: '', TUNNEL_TOKEN: fakeTunnelToken('file') } });
+    expect(same.stderr).not.toContain('differs from .env');
+    expect(seen).toContain('GET /_ping');
+  });
+
   it('doctor names the drift too', async () => {
     const r = await runCli(['doctor', '--dir', dir, '--json', '--offline'], { env: { HOME: home, DOCKER_HOST: '', TUNNEL_TOKEN: fakeTunnelToken('shell') } });
     const findings = (JSON.parse(r.stdout) as { findings: Array<{ id: string; status: string; fix: string }> }).findings;
