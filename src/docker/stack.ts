@@ -362,7 +362,13 @@ export async function composeDown(dir: string, options: DownOptions = {}): Promi
       group.map((c) =>
         stopAndRemove(conn, c, emit, options.timeoutSeconds, async () => {
           if (options.saveLogs === false) return;
-          savedLogs.push(await saveContainerLog(conn, c, dir, now));
+          try {
+            savedLogs.push(await saveContainerLog(conn, c, dir, now));
+          } catch (err) {
+            // Stopping comes first in a breach: a log that cannot be kept is said, not a reason to stay up.
+            const why = err instanceof UserError ? err.message : String(err);
+            emit({ type: 'warning', message: `the log of ${c.name} could not be saved: ${why}`, hint: `save it by hand next time before down: docker logs --timestamps ${c.name}` });
+          }
         }),
       ),
     );

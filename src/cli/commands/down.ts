@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { parseDuration } from '../../bundle/duration.js';
 import { composeDown } from '../../docker/index.js';
-import { bold, printJson, printLine, printStep } from '../output.js';
+import { bold, printJson, printLine, printStep, printWarning } from '../output.js';
 import { requireDeploymentDir } from '../deployment-dir.js';
 
 interface DownCliOptions {
@@ -47,6 +47,7 @@ async function runDown(options: DownCliOptions): Promise<void> {
     timeoutSeconds,
     saveLogs: options.saveLogs,
     onEvent: (e) => {
+      if (e.type === 'warning') printWarning(e.hint ? `${e.message} (${e.hint})` : e.message);
       if (json) return;
       if (e.type === 'container' && e.action === 'removed') printStep(`${e.name} stopped and removed`);
       if (e.type === 'network' && e.action === 'removed') printStep(`network ${e.name} removed`);

@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { composeDown, resolveProjectName } from '../../docker/index.js';
 import { checkTeardownConfirmation, removeSecrets, secretsToRemove } from '../../ops/teardown.js';
 import { isInteractive } from '../interactive.js';
-import { bold, printJson, printLine, printStep } from '../output.js';
+import { bold, printJson, printLine, printStep, printWarning } from '../output.js';
 import { requireDeploymentDir } from '../deployment-dir.js';
 import { runRevoke } from './revoke.js';
 
@@ -48,7 +48,12 @@ async function runTeardown(options: TeardownCliOptions): Promise<void> {
     printLine(`This stops project ${bold(project)}${options.revoke ? ', archives its tunnel (irreversible)' : ''} and deletes ${targets.map((t) => t.label).join(', ') || 'nothing (no credentials left)'}.`);
     checkTeardownConfirmation(project, await input({ message: `Type the project name (${project}) to tear it down:` }));
   }
-  const down = await composeDown(options.dir, { saveLogs: options.saveLogs });
+  const down = await composeDown(options.dir, {
+    saveLogs: options.saveLogs,
+    onEvent: (e) => {
+      if (e.type === 'warning') printWarning(e.hint ? `${e.message} (${e.hint})` : e.message);
+    },
+  });
   if (!options.json) {
     for (const s of down.savedLogs) printStep(`${s.container}: ${s.lines} log lines saved to ${s.file}`);
     printStep(down.removedContainers.length ? `stopped and removed ${down.removedContainers.join(', ')}` : 'no container was running');
