@@ -1,5 +1,4 @@
 import fs from 'node:fs/promises';
-
 import { deploymentPaths } from '../bundle/layout.js';
 import { EnvironmentError, ExitCode, UserError } from '../errors.js';
 
