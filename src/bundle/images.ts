@@ -65,13 +65,11 @@ export function parseImageReference(raw: string, what = 'image'): ImageReference
   if (!m) throw imageError(`${what} ${shown} is not an image reference`, hint, 'IMAGE_REFERENCE_INVALID');
   let domain = m[1];
   let repo = m[2]!;
-  // A first component that looks like a host only when it has "." or ":" or is localhost (Docker's rule);
-  // the regex may have taken "team" of "team/app" as a domain.
+  // Docker's normalisation: the first component is a registry host when it has "." or ":", is localhost, or
+  // has an upper-case letter (a repository never does); otherwise it is a Docker Hub namespace ("team/app").
   if (domain !== undefined && !/[.:]/.test(domain) && domain !== 'localhost' && domain.toLowerCase() === domain) {
     repo = `${domain}/${repo}`;
     domain = undefined;
-  } else if (domain !== undefined && !/[.:]/.test(domain) && domain !== 'localhost') {
-    throw imageError(`${what} ${shown} is not an image reference: repository names must be lower case`, hint, 'IMAGE_REFERENCE_INVALID');
   }
   const name = `${domain ? `${domain}/` : ''}${repo}`;
   if (name.length > NAME_TOTAL_MAX) throw imageError(`${what} is longer than ${NAME_TOTAL_MAX} characters`, hint, 'IMAGE_REFERENCE_INVALID');

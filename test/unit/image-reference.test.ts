@@ -10,6 +10,8 @@ describe('parseImageReference', () => {
     ['localhost/app', { domain: 'localhost', path: 'app' }],
     ['registry.example.com:5000/team/node:24', { domain: 'registry.example.com:5000', path: 'team/node', tag: '24' }],
     ['Registry.Example.com/a/b', { domain: 'Registry.Example.com', path: 'a/b' }],
+    // Docker takes an upper-case first component for a registry host.
+    ['Team/app', { domain: 'Team', path: 'app' }],
     ['a__b/c.d-e', { domain: 'docker.io', path: 'a__b/c.d-e' }],
     [OFFICIAL_PROXY_IMAGE, { domain: 'us-docker.pkg.dev', path: 'anthropic-public-registry/images/mcp-proxy' }],
   ])('accepts %s', (text, want) => {
@@ -21,7 +23,7 @@ describe('parseImageReference', () => {
     'node:24;rm',
     '$(id)',
     'Node:24',
-    'Team/app',
+    'team/App',
     'node:',
     'node@sha256:abc',
     `node@sha256:${'A'.repeat(64)}`,
