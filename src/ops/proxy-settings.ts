@@ -134,6 +134,8 @@ export function getSettings(file: ProxySettingsFile, key?: string): SettingView[
 
 export interface SettingEdit {
   key: string;
+  /** What else the change affects (one line each). */
+  warnings: string[];
   before: SettingView;
   text: string;
   preserved: boolean;
@@ -160,7 +162,13 @@ export function planSet(file: ProxySettingsFile, rawKey: string, rawValue: strin
   const before = getSettings(file, spec.key)[0]!;
   const edit = setYamlValue(file.text, doc, spec.key.split('.'), value);
   const config = validated(edit.text, '', '; nothing was written');
-  return { key: spec.key, before, ...edit, changed: edit.text !== file.text, config };
+  const warnings: string[] = [];
+  // cloudflared's command dials the proxy at localhost:8080 (compose.yaml): another port needs its --url too.
+  if (spec.key === 'listen_addr' && config.listenAddr.port !== 8080) {
+    warnings.push(`cloudflared's command in compose.yaml dials http://localhost:8080: change its --url to port ${config.listenAddr.port} too, or Claude's requests will not reach the proxy`);
+  }
+  if (spec.key === 'upstream.disable_ip_validation' && value === true) warnings.push('IP validation is the proxy\'s SSRF defence: with it off, any address an upstream name resolves to is dialled');
+  return { key: spec.key, warnings, before, ...edit, changed: edit.text !== file.text, config };
 }
 
 /** The edited text for `config unset KEY` (the proxy's default applies again). */
@@ -169,10 +177,10 @@ export function planUnset(file: ProxySettingsFile, rawKey: string): SettingEdit 
   if (spec.required) throw usage(`${spec.key} is required by the proxy and cannot be unset`, `set another value: mcp-tunnel config set ${spec.key} VALUE`, 'CONFIG_KEY_REQUIRED');
   const doc = parseYamlDocument(file.text)!;
   const before = getSettings(file, spec.key)[0]!;
-  if (before.source === 'default') return { key: spec.key, before, text: file.text, preserved: true, changed: false, config: file.config };
+  if (before.source === 'default') return { key: spec.key, warnings: [], before, text: file.text, preserved: true, changed: false, config: file.config };
   const edit = deleteYamlValue(doc, spec.key.split('.'));
   const config = validated(edit.text, `without ${spec.key}: `, '; nothing was written');
-  return { key: spec.key, before, ...edit, changed: edit.text !== file.text, config };
+  return { key: spec.key, warnings: [], before, ...edit, changed: edit.text !== file.text, config };
 }
 
 export async function writeSettingEdit(file: ProxySettingsFile, edit: SettingEdit): Promise<void> {

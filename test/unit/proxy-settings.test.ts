@@ -40,6 +40,13 @@ describe('config set / unset', () => {
     expect(() => planSet(file(rendered), key, value)).toThrow(expect.objectContaining({ code, exitCode: 2, message: expect.stringMatching(message) }));
   });
 
+  it("a listen port other than cloudflared's --url port is written, with a warning naming what else to change", () => {
+    const edit = planSet(file(rendered), 'listen_addr', ':9000');
+    expect(edit.config.listenAddr.port).toBe(9000);
+    expect(edit.warnings.join('\n')).toContain('change its --url to port 9000');
+    expect(planSet(file(rendered), 'log_level', 'warn').warnings).toEqual([]);
+  });
+
   it('builtin-only settings are refused on the official engine', () => {
     expect(() => planSet(file(rendered, 'official'), 'admin.listen_addr', '127.0.0.1:9191')).toThrow(expect.objectContaining({ code: 'CONFIG_BUILTIN_ONLY' }));
   });

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { getSettings, planSet, planUnset, readProxySettings, writeSettingEdit, type SettingEdit, type SettingView } from '../../ops/proxy-settings.js';
 import { applyProxyConfig } from '../apply-proxy-config.js';
-import { printJson, printLine, printStep } from '../output.js';
+import { printJson, printLine, printStep, printWarning } from '../output.js';
 
 interface ConfigCliOptions {
   dir: string;
@@ -93,8 +93,9 @@ async function finish(options: ConfigCliOptions, edit: SettingEdit): Promise<voi
   }
   if (!options.json) {
     printStep(`${edit.key}: ${edit.before.effective || '(not set)'} -> ${now.effective || '(not set)'}${now.source === 'default' ? ' (default)' : ''} in config/mcp-proxy.yaml${edit.preserved ? '' : ' (layout normalised by the YAML library)'}`);
+    for (const w of edit.warnings) printWarning(w);
   }
   const firstRoute = [...after.routes.keys()][0];
   const outcome = await applyProxyConfig({ dir: options.dir, restart: options.restart, config: after, probeRoute: firstRoute, appliesWhen: 'the new value applies' }, options.json === true);
-  if (options.json) printJson({ key: edit.key, changed: true, before: edit.before.effective, after: now.effective, source: now.source, apply: outcome });
+  if (options.json) printJson({ key: edit.key, changed: true, before: edit.before.effective, after: now.effective, source: now.source, warnings: edit.warnings, apply: outcome });
 }
