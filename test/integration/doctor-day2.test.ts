@@ -128,6 +128,24 @@ describe('doctor --offline', () => {
   });
 });
 
+describe("doctor: cloudflared's command", () => {
+  it('without --url: fail with the command to write; with it: ok', async () => {
+    const compose = path.join(dir, 'compose.yaml');
+    const service = (command: string): string => ['services:', '  cloudflared:', '    image: cloudflare/cloudflared@sha256:' + 'a'.repeat(64), `    command: ${command}`, ''].join('\n');
+    try {
+      fs.writeFileSync(compose, service('tunnel --no-autoupdate run'));
+      const bad = await doctor(['--offline']);
+      expect(bad.findings.find((f) => f.id === 'compose.cloudflared-url')).toMatchObject({ status: 'fail', message: expect.stringContaining('lacks --url') });
+      expect(bad.exitCode).toBe(1);
+      fs.writeFileSync(compose, service('tunnel --no-autoupdate run --url http://localhost:8080'));
+      const good = await doctor(['--offline']);
+      expect(good.findings.find((f) => f.id === 'compose.cloudflared-url')?.status).toBe('ok');
+    } finally {
+      fs.rmSync(compose, { force: true });
+    }
+  });
+});
+
 describe('doctor, programmatic flow', () => {
   it('finds data/ca.crt not registered for the tunnel, then registered once it is', async () => {
     const before = await doctor(['--no-edge-check']);
