@@ -9,6 +9,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLOUDFLARED_IMAGE } from '../../src/bundle/images.js';
 import { fakeTunnelToken, runCli, snapshotTree } from '../helpers/cli.js';
+import { requireDocker } from '../helpers/docker.js';
+
+const dockerReady = await requireDocker();
 
 const DOMAIN = 'abcd1234.tunnel.example.com';
 let work = '';
@@ -116,6 +119,19 @@ describe('config', () => {
 });
 
 describe('teardown', () => {
+  it.skipIf(!dockerReady)('--yes --revoke on a manual-flow deployment with no stack: the Console steps, then data/ and .env deleted, the rest kept', async () => {
+    const dir = await freshDeployment('teardown-revoke');
+    const r = await runCli(['teardown', '--dir', dir, '--yes', '--revoke']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toContain('no container was running');
+    expect(r.stdout).toContain('Archive the tunnel in the Claude Console');
+    expect(r.stdout).toContain('deleted data/, .env');
+    expect(fs.existsSync(path.join(dir, 'data'))).toBe(false);
+    expect(fs.existsSync(path.join(dir, '.env'))).toBe(false);
+    expect(fs.existsSync(path.join(dir, 'compose.yaml'))).toBe(true);
+    expect(fs.existsSync(path.join(dir, 'config', 'mcp-proxy.yaml'))).toBe(true);
+  });
+
   it('without a terminal and without --yes: exit 2, nothing removed', async () => {
     const dir = await freshDeployment('teardown');
     const before = snapshotTree(dir);
