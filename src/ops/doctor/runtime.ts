@@ -7,6 +7,7 @@ import { asDockerError, type DockerConnection } from '../../docker/client.js';
 import { loadComposeProject } from '../../docker/compose-model.js';
 import type { ContainerDetails } from '../../docker/containers.js';
 import { findSignatures } from '../../docker/diagnose.js';
+import { LABELS } from '../../docker/labels.js';
 import { readContainerLogs } from '../../docker/logs.js';
 import { readMountState } from '../../docker/mounts.js';
 import { mountsChanged } from '../../docker/plan.js';
@@ -205,7 +206,9 @@ export async function checkUpstreamsFromProxy(conn: DockerConnection, proxy: Con
       Entrypoint: ['node'],
       Cmd: ['-e', HELPER_SCRIPT, JSON.stringify({ targets, allowed: allowed ?? null, timeoutMs: ctx.timeoutMs })],
       User: info.Config.User || '65532:65532',
-      Labels: { 'io.mcp-tunnel.helper': 'doctor' },
+      // A one-off of the project (as `docker compose run` labels them): a helper left by a killed doctor is
+      // removed by the next down (mcp-tunnel's or docker compose's), and status does not list it.
+      Labels: { 'io.mcp-tunnel.helper': 'doctor', [LABELS.project]: ctx.project, [LABELS.service]: 'mcp-tunnel-doctor', [LABELS.oneoff]: 'True' },
       HostConfig: { NetworkMode: `container:${proxy.id}`, ReadonlyRootfs: true, CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges:true'] },
     });
     try {
