@@ -4,11 +4,15 @@
  * probe with no published proxy port, config set applied and confirmed, a hand edit applied by `up` (and only
  * then), docker-compose agreeing with what `up` did, logs kept by `down --timeout 0`, teardown.
  */
+import { execa } from 'execa';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { docker, dockerCleanup, requireDocker } from '../helpers/docker.js';
-import { buildStandin, createDeployment, writeOverride, type TestDeployment } from '../helpers/stack.js';
+import { createWebSocketStream, WebSocket } from 'ws';
+import { docker, dockerCleanup, mustDocker, requireDocker } from '../helpers/docker.js';
+import { makeTestPki } from '../helpers/pki.js';
+import { TEST_DOMAIN, buildStandin, createDeployment, writeOverride, type TestDeployment } from '../helpers/stack.js';
 
 const dockerReady = await requireDocker();
 
@@ -141,6 +145,54 @@ describe.skipIf(!dockerReady)('day-2 operations on a running stack', () => {
       fs.writeFileSync(configFile(), text);
     }
   }, 240_000);
+
+  it('doctor, produced for real: an upstream outside allowed_ips (IP validation failed) and a client that does not know the CA', async () => {
+    const doctor = async (): Promise<Map<string, { status: string; message: string; fix: string }>> => {
+      const r = await d.cli(['doctor', '--dir', d.dir, '--json', '--no-edge-check'], { timeoutMs: 120_000 });
+      const findings = (JSON.parse(r.stdout) as { findings: Array<{ id: string; status: string; message: string; fix: string }> }).findings;
+      return new Map(findings.map((f) => [f.id, f]));
+    };
+    // The proxy refuses the upstream before dialling it: no traffic leaves.
+    const narrowed = await d.cli(['config', 'set', 'upstream.allowed_ips', '10.99.0.0/16', '--dir', d.dir], { timeoutMs: 120_000 });
+    expect(narrowed.exitCode, narrowed.stderr).toBe(0);
+    expect((await d.cli(['probe', 'echo', '--dir', d.dir], { timeoutMs: 60_000 })).exitCode).toBe(3);
+
+    // A client that trusts another CA, as Anthropic's side does when data/ca.crt is not registered: real
+    // openssl, which aborts the handshake with an "unknown ca" alert, through a local TCP -> WebSocket bridge
+    // to the proxy container.
+    const other = await makeTestPki('zz999999.tunnel.example.com');
+    const otherCa = path.join(d.dir, '..', 'other-ca.pem');
+    fs.writeFileSync(otherCa, other.ca.certPem);
+    const proxyIp = (await mustDocker(['inspect', '--format', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', proxyName()])).trim().split(' ')[0]!;
+    const bridge = net.createServer((sock) => {
+      const ws = new WebSocket(`ws://${proxyIp}:8080/`, { perMessageDeflate: false });
+      const stream = createWebSocketStream(ws);
+      stream.on('error', () => sock.destroy());
+      sock.on('error', () => stream.destroy());
+      sock.pipe(stream).pipe(sock);
+    });
+    await new Promise<void>((resolve) => bridge.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (bridge.address() as net.AddressInfo).port;
+      const s = await execa('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', `echo.${TEST_DOMAIN}`, '-CAfile', otherCa, '-verify_return_error'], {
+        input: '',
+        reject: false,
+        timeout: 20_000,
+      });
+      expect(s.exitCode).not.toBe(0);
+    } finally {
+      await new Promise<void>((resolve) => bridge.close(() => resolve()));
+    }
+
+    const found = await doctor();
+    expect(found.get('upstream.from-proxy.echo')).toMatchObject({ status: 'fail', message: expect.stringContaining('is outside upstream.allowed_ips') });
+    expect(found.get('logs.ip-validation')).toMatchObject({ status: 'warn', message: expect.stringContaining('IP validation failed') });
+    expect(found.get('logs.tls-unknown-ca')).toMatchObject({ status: 'warn', fix: expect.stringContaining('register data/ca.crt') });
+
+    const restored = await d.cli(['config', 'unset', 'upstream.allowed_ips', '--dir', d.dir], { timeoutMs: 120_000 });
+    expect(restored.exitCode, restored.stderr).toBe(0);
+    expect(restored.stdout).toMatch(/route echo2? is served/);
+  }, 300_000);
 
   it('down --timeout 0 keeps each container\'s log in logs/ (0600) before removing it', async () => {
     const r = await d.cli(['down', '--dir', d.dir, '--timeout', '0'], { timeoutMs: 120_000 });

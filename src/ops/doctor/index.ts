@@ -129,6 +129,14 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     })),
   );
 
+  // An upstream only the containers can resolve (a compose service name) gets a warning from the host-side
+  // check; once it was checked from the proxy's own namespace, that verdict is the one that counts.
+  const fromProxy = new Set(findings.filter((f) => f.id.startsWith('upstream.from-proxy.') && (f.status === 'ok' || f.status === 'fail')).map((f) => f.id.slice('upstream.from-proxy.'.length)));
+  for (const [i, f] of findings.entries()) {
+    const key = f.id.startsWith('upstream.allowed.') ? f.id.slice('upstream.allowed.'.length) : undefined;
+    if (key !== undefined && f.status === 'warn' && fromProxy.has(key)) findings[i] = skip(f.id, `${f.message} (checked from the proxy's network namespace instead: upstream.from-proxy.${key})`);
+  }
+
   const counts: Record<DoctorStatus, number> = { ok: 0, warn: 0, fail: 0, skip: 0 };
   for (const f of findings) counts[f.status]++;
   return { dir: paths.dir, findings, counts, ok: counts.fail === 0 };
