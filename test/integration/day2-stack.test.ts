@@ -194,6 +194,38 @@ describe.skipIf(!dockerReady)('day-2 operations on a running stack', () => {
     expect(restored.stdout).toMatch(/route echo2? is served/);
   }, 300_000);
 
+  it("doctor, produced for real: cloudflared without --url (No ingress rules), then with a token it refuses", async () => {
+    const composeFile = path.join(d.dir, 'compose.yaml');
+    const envFile = path.join(d.dir, '.env');
+    const [composeText, envText] = [fs.readFileSync(composeFile, 'utf8'), fs.readFileSync(envFile, 'utf8')];
+    const findingsAfter = async (what: RegExp): Promise<Map<string, { status: string; message: string; fix: string }>> => {
+      // cloudflared dies at start and restarts (unless-stopped): wait until its log says why.
+      for (let i = 0; i < 30; i++) {
+        if (what.test(await logsOf(`${d.project}-cloudflared-1`))) break;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      const r = await d.cli(['doctor', '--dir', d.dir, '--json', '--no-edge-check'], { timeoutMs: 120_000 });
+      return new Map((JSON.parse(r.stdout) as { findings: Array<{ id: string; status: string; message: string; fix: string }> }).findings.map((f) => [f.id, f]));
+    };
+    try {
+      fs.writeFileSync(composeFile, composeText.replace(' --url http://localhost:8080', ''));
+      expect((await d.cli(['up', '--dir', d.dir, '--no-wait'], { timeoutMs: 180_000 })).exitCode).toBe(0);
+      const noUrl = await findingsAfter(/No ingress rules/);
+      expect(noUrl.get('compose.cloudflared-url')?.status).toBe('fail');
+      expect(noUrl.get('logs.no-ingress')).toMatchObject({ status: 'warn', fix: expect.stringContaining('--url http://localhost:8080') });
+
+      fs.writeFileSync(composeFile, composeText);
+      fs.writeFileSync(envFile, envText.replace(/^TUNNEL_TOKEN=.*$/m, `TUNNEL_TOKEN=eyJ${'A'.repeat(40)}`));
+      expect((await d.cli(['up', '--dir', d.dir, '--no-wait'], { timeoutMs: 180_000 })).exitCode).toBe(0);
+      const refused = await findingsAfter(/Tunnel token is not valid/);
+      const logFindings = JSON.stringify([...refused.entries()].filter(([id]) => id.startsWith('logs.') || id.startsWith('stack.')));
+      expect(refused.get('logs.token-invalid'), `${logFindings}\n${await logsOf(`${d.project}-cloudflared-1`)}`).toMatchObject({ status: 'warn', fix: expect.stringContaining('rotate-token') });
+    } finally {
+      fs.writeFileSync(composeFile, composeText);
+      fs.writeFileSync(envFile, envText);
+    }
+  }, 300_000);
+
   it('down --timeout 0 keeps each container\'s log in logs/ (0600) before removing it', async () => {
     const r = await d.cli(['down', '--dir', d.dir, '--timeout', '0'], { timeoutMs: 120_000 });
     expect(r.exitCode, r.stderr).toBe(0);

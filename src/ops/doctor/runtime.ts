@@ -69,21 +69,24 @@ export async function checkConfigApplied(dir: string, proxy: ContainerDetails): 
   return [ok('stack.config-applied', `${proxy.name} runs the ${mounts.files.join(', ')} on disk`)];
 }
 
-/** The troubleshooting table's messages in the logs since each container started. */
+/** The troubleshooting table's messages in the logs since each container (last) started. */
 export async function checkLogs(conn: DockerConnection, containers: Array<{ role: 'proxy' | 'cloudflared'; c: ContainerDetails | undefined }>): Promise<DoctorFinding[]> {
   const out: DoctorFinding[] = [];
+  // Stopped and restarting containers too: a cloudflared that dies at start says why in its last lines.
   for (const { role, c } of containers) {
-    if (!c?.running) continue;
+    if (!c) continue;
     let lines;
     try {
-      lines = await readContainerLogs(conn, c.id, { since: c.startedAt, tty: c.tty, tail: 2000 });
+      // A crash loop restarts faster than doctor reads: its last lines, whichever run printed them.
+      const looping = !c.running || c.restarting || c.restartCount > 0;
+      lines = await readContainerLogs(conn, c.id, looping ? { tty: c.tty, tail: 200 } : { since: c.startedAt, tty: c.tty, tail: 2000 });
     } catch (err) {
       out.push(warn(`logs.${role}`, `cannot read ${c.name}'s log: ${err instanceof UserError ? err.message : String(err)}`, `docker logs ${c.name}`));
       continue;
     }
     const hits = findSignatures(role, lines);
-    if (hits.length === 0) out.push(ok(`logs.${role}`, `${c.name}: none of the known failure messages since it started (${lines.length} lines)`));
-    for (const h of hits) out.push(warn(`logs.${h.rule}`, `${c.name}: ${h.problem} (${h.count} line${h.count === 1 ? '' : 's'} since it started; last: ${h.line.slice(0, 200)})`, h.fix));
+    if (hits.length === 0) out.push(ok(`logs.${role}`, `${c.name}: none of the known failure messages in its recent log (${lines.length} lines)`));
+    for (const h of hits) out.push(warn(`logs.${h.rule}`, `${c.name}: ${h.problem} (${h.count} line${h.count === 1 ? '' : 's'} in its recent log; last: ${h.line.slice(0, 200)})`, h.fix));
   }
   return out;
 }
