@@ -25,7 +25,7 @@ function context(configDir: string, name: string, host: string, tls = false): vo
 
 const docker = path.join(home, '.docker');
 context(docker, 'colima', 'unix:///home/u/.colima/docker.sock');
-context(docker, 'remote', 'tcp://203.0.113.7:2376', true);
+context(docker, 'remote', 'tcp://192.0.2.7:2376', true);
 fs.writeFileSync(path.join(docker, 'config.json'), JSON.stringify({ auths: {}, currentContext: 'colima' }));
 
 describe('resolveDockerEndpoint', () => {
@@ -34,7 +34,7 @@ describe('resolveDockerEndpoint', () => {
   });
   it('then DOCKER_CONTEXT, with the context TLS files', () => {
     const e = resolveDockerEndpoint({ env: { DOCKER_CONTEXT: 'remote' }, homeDir: home });
-    expect(e).toMatchObject({ host: 'tcp://203.0.113.7:2376', source: 'DOCKER_CONTEXT', context: 'remote', tls: { verify: true } });
+    expect(e).toMatchObject({ host: 'tcp://192.0.2.7:2376', source: 'DOCKER_CONTEXT', context: 'remote', tls: { verify: true } });
     expect(e.tls?.caFile).toMatch(/contexts\/tls\/[0-9a-f]{64}\/docker\/ca\.pem$/);
   });
   it("then config.json's currentContext", () => {
