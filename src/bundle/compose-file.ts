@@ -27,6 +27,8 @@ export interface ComposeFileOptions {
   autoRenew?: boolean;
   /** Adds the docs' `hello` sample MCP server (init --sample-server), routed as SAMPLE_SERVER.route. */
   sampleServer?: boolean;
+  /** Pins other than the shipped ones (mcp-tunnel images moved them; a re-run keeps them). */
+  images?: { proxy?: string; cloudflared?: string };
 }
 
 /** Service names are part of the contract (`docker compose logs cloudflared`, network_mode). */
@@ -154,7 +156,7 @@ export function renderComposeFile(opts: ComposeFileOptions): string {
   if (engine === 'official') {
     proxyLines.push(
       `${i4}# Anthropic's proxy, pinned by digest. Reads /etc/mcp-gateway/config.yaml by default.`,
-      `${i4}image: ${OFFICIAL_PROXY_IMAGE}`,
+      `${i4}image: ${opts.images?.proxy ?? OFFICIAL_PROXY_IMAGE}`,
     );
   } else {
     proxyLines.push(
@@ -186,7 +188,7 @@ export function renderComposeFile(opts: ComposeFileOptions): string {
     `${i4}# Cloudflare's connector, pinned by digest. Dials out to the tunnel edge; healthy once its log shows`,
     `${i4}# "Registered tunnel connection" four times. It lives in the proxy's network namespace, so`,
     `${i4}# localhost:8080 is the proxy.`,
-    `${i4}image: ${CLOUDFLARED_IMAGE}`,
+    `${i4}image: ${opts.images?.cloudflared ?? CLOUDFLARED_IMAGE}`,
     `${i4}command: ${CLOUDFLARED_COMMAND}`,
     `${i4}environment:`,
     `${i4}  TUNNEL_TOKEN: "\${TUNNEL_TOKEN:?${TUNNEL_TOKEN_MISSING_MESSAGE}}"`,

@@ -3,17 +3,20 @@ import path from 'node:path';
 import type { CaKeyType } from '../pki/index.js';
 import fs from 'node:fs/promises';
 import { readTextIfExists } from './atomic-file.js';
-import { hasRenewerService, hasSampleService, isGeneratedComposeFile, renderComposeFile, renewerAccess, type RenewerAccess } from './compose-file.js';
+import YAML from 'yaml';
+import { COMPOSE_SERVICES, hasRenewerService, hasSampleService, isGeneratedComposeFile, renderComposeFile, renewerAccess, type RenewerAccess } from './compose-file.js';
 import { resolveCa, resolveServerCert, type CaResolution, type ServerCertResolution } from './credentials.js';
 import { updateEnvFile, type EnvEntry } from './env-file.js';
 import { updateGitignore, type ExistingDeployment } from './existing.js';
 import { writeBuildContext } from './build-context.js';
 import { applyChanges, classifyFiles, type FileChange, type PlannedDir, type PlannedFile } from './file-plan.js';
 import { CONTAINER_PATHS, deploymentPaths, projectNameFor, type DeploymentPaths } from './layout.js';
+import { parseImageReference, parsePinnedImageReference } from './images.js';
 import { containerIdentity, type ContainerIdentity } from './ownership.js';
 import { DEFAULT_ALLOWED_IPS } from './proxy-config.js';
 import { renderProxyConfig } from './proxy-config-render.js';
 import { addressVerdict, describeHost, isDottedQuad } from './upstream-address.js';
+import { mergeProxyConfig } from './proxy-config-merge.js';
 import { parseIpv4Cidr, parseUpstream } from './validate.js';
 
 export type { ProxyEngine } from './compose-file.js';
@@ -73,6 +76,8 @@ export interface InitContext {
  * Cross-field checks live here: they need the whole picture.
  */
 export async function planInit(settings: InitSettings, existing: ExistingDeployment, ctx: InitContext): Promise<InitPlan> {
+  // .env holds it and compose passes it to the build as is: only an image reference may go there.
+  const baseImage = settings.baseImage === undefined ? undefined : parseImageReference(settings.baseImage, '--base-image').text;
   checkUpstreamsAllowed(settings.routes, settings.allowedIps);
   const upstreamTls = {
     caFile: settings.upstreamCaPem !== undefined ? CONTAINER_PATHS.upstreamCa : existing.upstreamTls?.caFile,
@@ -105,7 +110,7 @@ export async function planInit(settings: InitSettings, existing: ExistingDeploym
     { key: 'MCP_TUNNEL_GID', value: String(identity.gid) },
     { key: 'COMPOSE_PROJECT_NAME', value: projectNameFor(settings.dir), comment: 'Names the containers <project>-<service>-1 for docker compose and mcp-tunnel alike.' },
   ];
-  if (settings.baseImage) env.push({ key: 'MCP_TUNNEL_BASE_IMAGE', value: settings.baseImage, comment: 'Base image of the builtin proxy build (needs node >= 22).' });
+  if (baseImage) env.push({ key: 'MCP_TUNNEL_BASE_IMAGE', value: baseImage, comment: 'Base image of the builtin proxy build (needs node >= 22).' });
 
   const file = (p: string, content: string, mode: number, owner?: { uid: number; gid: number }): PlannedFile => ({
     path: p,
@@ -125,10 +130,16 @@ export async function planInit(settings: InitSettings, existing: ExistingDeploym
     file(paths.tunnelDomain, `${settings.tunnelDomain}\n`, 0o644),
     file(paths.tunnelToken, `${settings.tunnelToken}\n`, 0o600),
     ...(settings.upstreamCaPem !== undefined ? [file(paths.upstreamCa, settings.upstreamCaPem, 0o644)] : []),
-    file(paths.proxyConfig, renderProxyConfig({ tunnelDomain: settings.tunnelDomain, routes: settings.routes, allowedIps: settings.allowedIps, upstreamTls }), 0o644),
+    file(
+      paths.proxyConfig,
+      mergeProxyConfig(await readTextIfExists(paths.proxyConfig), renderProxyConfig({ tunnelDomain: settings.tunnelDomain, routes: settings.routes, allowedIps: settings.allowedIps, upstreamTls })),
+      0o644,
+    ),
     file(paths.env, updateEnvFile(existing.envText, env), 0o600),
     file(paths.gitignore, updateGitignore(existing.gitignoreText), 0o644),
-    ...(adoptedCompose === undefined ? [file(paths.compose, renderComposeFile({ engine: settings.engine, version: ctx.version, autoRenew, sampleServer }), 0o644)] : []),
+    ...(adoptedCompose === undefined
+      ? [file(paths.compose, renderComposeFile({ engine: settings.engine, version: ctx.version, autoRenew, sampleServer, images: pinnedImages(composeText, settings.engine) }), 0o644)]
+      : []),
   ];
   const changes = await classifyFiles(planned);
   return {
@@ -190,6 +201,32 @@ export function checkHttpsUpstreams(routes: InitSettings['routes'], tls: { caFil
 }
 
 export { deploymentPaths };
+
+/**
+ * The digests `mcp-tunnel images` moved the official images to: a re-run keeps them (init writes the pins
+ * it ships with only where the file has no other pin). Only name@sha256 references count.
+ */
+export function pinnedImages(composeText: string | undefined, engine: ProxyEngine): { proxy?: string; cloudflared?: string } {
+  if (composeText === undefined) return {};
+  let services: Record<string, { image?: unknown }> | undefined;
+  try {
+    services = (YAML.parse(composeText) as { services?: Record<string, { image?: unknown }> } | null)?.services;
+  } catch {
+    return {};
+  }
+  const pinned = (image: unknown): string | undefined => {
+    if (typeof image !== 'string') return undefined;
+    try {
+      return parsePinnedImageReference(image, 'image').text;
+    } catch {
+      return undefined;
+    }
+  };
+  return {
+    ...(engine === 'official' && pinned(services?.[COMPOSE_SERVICES.proxy]?.image) ? { proxy: pinned(services?.[COMPOSE_SERVICES.proxy]?.image) } : {}),
+    ...(pinned(services?.[COMPOSE_SERVICES.cloudflared]?.image) ? { cloudflared: pinned(services?.[COMPOSE_SERVICES.cloudflared]?.image) } : {}),
+  };
+}
 
 /**
  * Writes the plan. The builtin engine also gets DIR/build/, the context `docker compose` builds the

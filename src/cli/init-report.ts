@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import type { InitPlan, InitSettings } from '../bundle/init.js';
+import { unifiedDiff } from '../bundle/text-diff.js';
 import { connectionInfo } from '../ops/connect.js';
 import { startCommandLine } from './compose-command.js';
 import { bold, printLine, printReport, printStep } from './output.js';
@@ -71,4 +73,25 @@ export function printInitJson(plan: InitPlan, settings: InitSettings, flow: 'man
     urls: claudeUrls(settings),
     next,
   });
+}
+
+/** Files whose content may be shown: they hold no secret (.env and data/ do). */
+const SHOWABLE = new Set(['compose.yaml', 'config/mcp-proxy.yaml', '.gitignore']);
+
+/** What a re-run would change in files that exist, as a diff (secrets only named), before anything is written. */
+export function printReplacementDiffs(plan: InitPlan): void {
+  for (const c of plan.changes.filter((x) => x.status === 'replace')) {
+    if (!SHOWABLE.has(c.label)) {
+      printLine(`${bold(c.label)}: would change (content not shown: it holds secrets)`);
+      continue;
+    }
+    let before = '';
+    try {
+      before = readFileSync(c.path, 'utf8');
+    } catch {
+      // unreadable: the whole new content is the change
+    }
+    printLine(bold(`--- ${c.label} (now)  +++ ${c.label} (after init)`));
+    for (const line of unifiedDiff(before, c.content)) printLine(line);
+  }
 }

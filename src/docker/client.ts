@@ -1,8 +1,7 @@
-import { existsSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import Docker from 'dockerode';
 import { EnvironmentError, UserError } from '../errors.js';
+import { defaultSocketPath, endpointUnsupported, resolveDockerEndpoint, type DockerEndpoint } from './endpoint.js';
 
 /**
  * The connection to the Docker Engine API, and the one place connection failures become one clear line:
@@ -10,47 +9,86 @@ import { EnvironmentError, UserError } from '../errors.js';
  */
 export interface DockerConnection {
   docker: Docker;
-  /** For messages: "unix:///var/run/docker.sock" or the DOCKER_HOST value. */
+  /** For messages: "unix:///var/run/docker.sock", the DOCKER_HOST value or the context's host. */
   endpoint: string;
   /** The unix socket, when the endpoint is one. */
   socketPath?: string;
+  /** Where the endpoint came from (DOCKER_HOST, DOCKER_CONTEXT, the docker CLI's current context, default). */
+  source?: DockerEndpoint['source'];
+  /** The docker context's name, when one chose the endpoint. */
+  context?: string;
 }
 
 export interface ConnectOptions {
-  /** Where DOCKER_HOST comes from (default process.env). */
+  /** Where DOCKER_HOST / DOCKER_CONTEXT / DOCKER_CONFIG come from (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Where ~/.docker is looked for (default the user's home). */
+  homeDir?: string;
 }
 
-export function defaultSocketPath(): string {
-  const user = path.join(os.homedir(), '.docker', 'run', 'docker.sock');
-  return existsSync(user) ? user : '/var/run/docker.sock';
+export { defaultSocketPath };
+
+function readPem(file: string | undefined): Buffer | undefined {
+  if (!file) return undefined;
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new EnvironmentError(`cannot read the Docker TLS file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, 'check DOCKER_CERT_PATH or the docker context\'s TLS files');
+  }
 }
 
-/** A dockerode client for DOCKER_HOST (unix:// or tcp://), or the default socket. Does not connect yet. */
+/**
+ * A dockerode client for the endpoint the docker CLI would use (endpoint.ts: DOCKER_HOST, DOCKER_CONTEXT,
+ * the current docker context, the default socket). Does not connect yet.
+ */
 export function connectDocker(options: ConnectOptions = {}): DockerConnection {
-  const env = options.env ?? process.env;
-  const host = env.DOCKER_HOST?.trim();
-  if (!host || host.startsWith('unix://')) {
-    const socketPath = (host && host.slice('unix://'.length)) || defaultSocketPath();
-    return { docker: new Docker({ socketPath }), endpoint: `unix://${socketPath}`, socketPath };
+  const e = resolveDockerEndpoint({ env: options.env, homeDir: options.homeDir });
+  const meta = { source: e.source, ...(e.context ? { context: e.context } : {}) };
+  const host = e.host;
+  if (host.startsWith('unix://') || host.startsWith('/')) {
+    const socketPath = (host.startsWith('/') ? host : host.slice('unix://'.length)) || defaultSocketPath(options.homeDir);
+    return { docker: new Docker({ socketPath }), endpoint: `unix://${socketPath}`, socketPath, ...meta };
   }
   const url = (() => {
     try {
       return new URL(host.includes('://') ? host : `tcp://${host}`);
     } catch {
-      throw new EnvironmentError(`DOCKER_HOST "${host}" is not a Docker endpoint`, 'use unix:///var/run/docker.sock or tcp://HOST:PORT, or unset DOCKER_HOST');
+      throw endpointUnsupported(host, e.source);
     }
   })();
   if (url.protocol === 'tcp:' || url.protocol === 'http:' || url.protocol === 'https:') {
-    const tls = env.DOCKER_TLS_VERIFY === '1' || url.port === '2376' || url.protocol === 'https:';
-    if (tls) {
-      // dockerode reads DOCKER_CERT_PATH itself when it builds the connection from the environment.
-      return { docker: new Docker(), endpoint: host };
+    if (e.tls) {
+      return {
+        docker: new Docker({
+          host: url.hostname,
+          port: Number(url.port || 2376),
+          protocol: 'https',
+          ca: readPem(e.tls.caFile),
+          cert: readPem(e.tls.certFile),
+          key: readPem(e.tls.keyFile),
+          ...(e.tls.verify ? {} : { rejectUnauthorized: false }),
+        } as Docker.DockerOptions),
+        endpoint: host,
+        ...meta,
+      };
     }
-    return { docker: new Docker({ host: url.hostname, port: Number(url.port || 2375), protocol: 'http' }), endpoint: host };
+    return { docker: new Docker({ host: url.hostname, port: Number(url.port || 2375), protocol: 'http' }), endpoint: host, ...meta };
   }
-  if (url.protocol === 'ssh:') return { docker: new Docker(), endpoint: host };
-  throw new EnvironmentError(`DOCKER_HOST "${host}" uses an unsupported scheme`, 'use unix:// or tcp://');
+  if (url.protocol === 'ssh:') {
+    const env = options.env ?? process.env;
+    return {
+      docker: new Docker({
+        protocol: 'ssh',
+        host: url.hostname,
+        port: Number(url.port || 22),
+        username: decodeURIComponent(url.username) || undefined,
+        sshOptions: { agent: env.SSH_AUTH_SOCK },
+      } as Docker.DockerOptions),
+      endpoint: host,
+      ...meta,
+    };
+  }
+  throw endpointUnsupported(host, e.source);
 }
 
 const CONNECTION_CODES = new Set(['ENOENT', 'EACCES', 'EPERM', 'ECONNREFUSED', 'ENOTSOCK', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EPIPE']);

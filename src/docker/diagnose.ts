@@ -84,6 +84,13 @@ export const DIAGNOSIS_RULES: readonly Rule[] = [
     fix: 'renew it: mcp-tunnel renew-cert (data/tls.crt must be signed by the CA registered with the tunnel)',
   },
   {
+    id: 'tls-unknown-ca',
+    role: 'proxy',
+    pattern: /tls handshake failed.*(unknown certificate authority|unknown ca|bad certificate|certificate unknown)/i,
+    problem: "Anthropic's side does not trust the proxy's certificate (unknown certificate authority): the CA that signed data/tls.crt is not registered for this tunnel",
+    fix: 'register data/ca.crt in the Console for this tunnel (or the CA that signed data/tls.crt), and check with mcp-tunnel doctor that tls.crt is signed by it',
+  },
+  {
     id: 'tls-handshake',
     role: 'proxy',
     pattern: /tls handshake failed/i,
@@ -137,4 +144,35 @@ export function relevantLines(lines: readonly LogLine[], max = 12): LogLine[] {
   const important = lines.filter((l) => /\b(ERR|ERROR|WRN|WARN|FATAL|error|warn|fatal|panic)\b|"level":"(warn|error)"|^error:/i.test(l.text));
   const pick = important.length ? important : lines;
   return pick.slice(-max);
+}
+
+export interface SignatureHit {
+  rule: string;
+  problem: string;
+  fix: string;
+  /** How many lines matched. */
+  count: number;
+  /** The newest matching line. */
+  line: string;
+}
+
+/** Every known failure signature in a service's lines (doctor's log scan), in rule order. */
+export function findSignatures(role: 'proxy' | 'cloudflared', lines: readonly LogLine[]): SignatureHit[] {
+  const hits: SignatureHit[] = [];
+  for (const rule of DIAGNOSIS_RULES) {
+    if (rule.role && rule.role !== role) continue;
+    let count = 0;
+    let last = '';
+    for (const l of lines) {
+      if (rule.pattern.test(l.text)) {
+        count++;
+        last = l.text;
+      }
+    }
+    // The specific unknown-CA rule explains the generic handshake lines it matched.
+    if (count > 0 && !(rule.id === 'tls-handshake' && hits.some((h) => h.rule === 'tls-unknown-ca') && count === hits.find((h) => h.rule === 'tls-unknown-ca')!.count)) {
+      hits.push({ rule: rule.id, problem: rule.problem, fix: rule.fix, count, line: last });
+    }
+  }
+  return hits;
 }

@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { parseImageReference } from '../bundle/images.js';
 import { EnvironmentError, UserError } from '../errors.js';
 import { apiMessage, asDockerError, isConnectionError, connectionError, statusCode, type DockerConnection } from './client.js';
 import type { ComposeService } from './compose-model.js';
@@ -25,9 +26,13 @@ export async function inspectImageId(conn: DockerConnection, ref: string): Promi
 
 /** The registry an image reference pulls from (Docker Hub when the first component is not a host). */
 export function registryOf(ref: string): string {
-  const first = ref.split('/')[0]!;
-  if (ref.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost')) return first;
-  return 'docker.io (Docker Hub)';
+  let domain: string;
+  try {
+    domain = parseImageReference(ref).domain;
+  } catch {
+    return 'the registry the image names';
+  }
+  return domain === 'docker.io' ? 'docker.io (Docker Hub)' : domain;
 }
 
 function pullFailure(ref: string, reason: string, cause?: unknown): EnvironmentError {

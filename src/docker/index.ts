@@ -23,13 +23,18 @@ export {
   type LoadOptions,
 } from './compose-model.js';
 export { MissingVariableError } from './interpolate.js';
+export { resolveDockerEndpoint, describeEndpoint, type DockerEndpoint } from './endpoint.js';
+export { envDrift, readEnvDrift, type EnvDrift } from './env-drift.js';
+export { planConverge, mountsChanged, type ServicePlan, type MountState, type ObservedContainer } from './plan.js';
+export { readMountState, readMountStates } from './mounts.js';
+export { saveContainerLog, logStamp, type SavedLog } from './save-logs.js';
 export { configHash, configDict } from './config-hash.js';
-export { LABELS, COMPOSE_VERSION_LABEL, containerName, containerLabels, networkLabels } from './labels.js';
+export { LABELS, MOUNTS_DIGEST_LABEL, COMPOSE_VERSION_LABEL, containerName, containerLabels, networkLabels } from './labels.js';
 export { containerCreateOptions } from './specs.js';
 export { ensureServiceImage, pullImage, buildImage, inspectImageId, registryOf, type EnsureImageResult } from './images.js';
 export { readJsonStream, StreamError, type DockerStreamMessage } from './json-stream.js';
 export { LogDemuxer, readContainerLogs, countRegistrations, FULL_STRENGTH_CONNECTIONS, REGISTERED_PATTERN, type LogLine } from './logs.js';
-export { diagnose, relevantLines, DIAGNOSIS_RULES, type Diagnosis } from './diagnose.js';
+export { diagnose, findSignatures, relevantLines, DIAGNOSIS_RULES, type Diagnosis, type SignatureHit } from './diagnose.js';
 export { StackHealthError, waitForReady, waitForRegistrations, type RegistrationResult } from './health.js';
 export { runPreflight, checkDataReadable, checkRootless, checkTunnelToken, type PreflightFinding } from './preflight.js';
 export { listProjectContainers, listServiceContainers, inspectContainer, stackRoles, type ProjectContainer, type ContainerDetails } from './containers.js';

@@ -22,6 +22,13 @@ export const LABELS = {
  */
 export const COMPOSE_VERSION_LABEL = '1.29.2';
 
+/**
+ * Our own label beside compose's: the digest of the single files a service bind-mounts (the proxy config),
+ * which the engines read at start only. compose ignores labels it does not know, and the config hash is
+ * computed from the compose file alone, so this label changes nothing for `docker compose up`.
+ */
+export const MOUNTS_DIGEST_LABEL = 'io.mcp-tunnel.mounts-digest';
+
 /** Container name: compose v2's `<project>-<service>-1` (docker-compose 1.29 finds containers by label, not name). */
 export function containerName(project: string, service: string, number = 1): string {
   return `${project}-${service}-${number}`;
@@ -44,6 +51,8 @@ export interface ContainerLabelInput {
   /** The service's own labels (compose.yaml labels:). */
   userLabels: Record<string, string>;
   number?: number;
+  /** The digest of the mounted files (MOUNTS_DIGEST_LABEL), when the service mounts any. */
+  mountsDigest?: string;
 }
 
 /** The label set docker-compose 1.29 puts on a service container (user labels first, compose's win). */
@@ -58,6 +67,7 @@ export function containerLabels(input: ContainerLabelInput): Record<string, stri
     [LABELS.containerNumber]: String(input.number ?? 1),
     [LABELS.version]: COMPOSE_VERSION_LABEL,
     [LABELS.configHash]: input.configHash,
+    ...(input.mountsDigest ? { [MOUNTS_DIGEST_LABEL]: input.mountsDigest } : {}),
   };
 }
 

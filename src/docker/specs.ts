@@ -9,6 +9,8 @@ import { containerLabels, containerName } from './labels.js';
 export interface SpecContext {
   project: ComposeProject;
   configHash: string;
+  /** The digest of the service's mounted files (labels.ts MOUNTS_DIGEST_LABEL). */
+  mountsDigest?: string;
   /** For network_mode service:NAME: the id of NAME's container. */
   serviceContainerIds: ReadonlyMap<string, string>;
 }
@@ -73,6 +75,7 @@ export function containerCreateOptions(service: ComposeService, ctx: SpecContext
       configFiles: project.configFilesLabel,
       configHash: ctx.configHash,
       userLabels: service.labels,
+      mountsDigest: ctx.mountsDigest,
     }),
     ...(service.user !== undefined ? { User: service.user } : {}),
     ...(service.stopTimeoutSeconds !== undefined ? { StopTimeout: service.stopTimeoutSeconds } : {}),

@@ -2,18 +2,23 @@ import { EnvironmentError, UserError, ValidationError } from '../errors.js';
 import { asDockerError, connectDocker, daemonInfo, pingDocker, statusCode, type DaemonInfo, type DockerConnection } from './client.js';
 import { loadComposeProject, resolveProjectName, type ComposeProject, type ComposeService, type LoadOptions } from './compose-model.js';
 import { configHash } from './config-hash.js';
-import { listProjectContainers, listServiceContainers, stackRoles, type ProjectContainer } from './containers.js';
+import { inspectContainer, listProjectContainers, listServiceContainers, stackRoles, type ProjectContainer } from './containers.js';
 import { noEvents, type EventSink } from './events.js';
 import { waitForReady, waitForRegistrations, type RegistrationResult, type WaitTarget } from './health.js';
 import { ensureServiceImage } from './images.js';
 import { LABELS, containerName, networkLabels } from './labels.js';
 import { runPreflight, type PreflightFinding } from './preflight.js';
+import { readEnvDrift } from './env-drift.js';
+import { readMountStates } from './mounts.js';
+import { saveContainerLog, type SavedLog } from './save-logs.js';
+import { planConverge, type ObservedContainer, type ServicePlan } from './plan.js';
 import { containerCreateOptions } from './specs.js';
 
 /**
- * `up` and `down` through the Engine API, converging like `docker compose up -d`: a container is
- * recreated only when its config hash changed (or a service it depends on was recreated: cloudflared lives
- * in the proxy's network namespace), started when stopped, left alone otherwise.
+ * `up` and `down` through the Engine API, converging like `docker compose up -d`: observe the containers,
+ * plan (plan.ts: a container is recreated when its config hash changed, a service it depends on was
+ * recreated, or a mounted file changed since it started; started when stopped; left alone otherwise),
+ * then execute the plan.
  */
 
 export const DEFAULT_UP_TIMEOUT_MS = 120_000;
@@ -71,12 +76,6 @@ export interface UpResult {
   tunnel?: { service: string } & RegistrationResult;
 }
 
-function dependencies(svc: ComposeService): string[] {
-  const deps = new Set(Object.keys(svc.dependsOn));
-  if (svc.networkMode.kind === 'service') deps.add(svc.networkMode.service);
-  return [...deps];
-}
-
 async function ensureNetwork(conn: DockerConnection, project: ComposeProject, emit: EventSink): Promise<void> {
   const name = project.networkName;
   try {
@@ -98,7 +97,14 @@ async function ensureNetwork(conn: DockerConnection, project: ComposeProject, em
   emit({ type: 'network', name, action: 'created' });
 }
 
-async function stopAndRemove(conn: DockerConnection, c: ProjectContainer, emit: EventSink, timeoutSeconds?: number): Promise<void> {
+async function stopAndRemove(
+  conn: DockerConnection,
+  c: Pick<ProjectContainer, 'id' | 'name' | 'service' | 'state'>,
+  emit: EventSink,
+  timeoutSeconds?: number,
+  /** Runs once the container is stopped, before it is removed (down: save its log). */
+  beforeRemove?: () => Promise<void>,
+): Promise<void> {
   const container = conn.docker.getContainer(c.id);
   if (c.state === 'running' || c.state === 'restarting' || c.state === 'paused') {
     emit({ type: 'container', service: c.service, name: c.name, action: 'stopping' });
@@ -110,6 +116,7 @@ async function stopAndRemove(conn: DockerConnection, c: ProjectContainer, emit: 
     }
     emit({ type: 'container', service: c.service, name: c.name, action: 'stopped' });
   }
+  if (beforeRemove) await beforeRemove();
   try {
     await container.remove({ force: true, v: false });
   } catch (err) {
@@ -118,75 +125,41 @@ async function stopAndRemove(conn: DockerConnection, c: ProjectContainer, emit: 
   emit({ type: 'container', service: c.service, name: c.name, action: 'removed' });
 }
 
-interface Plan {
-  service: ComposeService;
-  hash: string;
-  existing: ProjectContainer | undefined;
-  extras: ProjectContainer[];
-  action: 'create' | 'recreate' | 'start' | 'noop';
-  reason?: string;
-  /**
-   * Start the new container before retiring the old one (compose stops first). Only for a service that
-   * publishes no port and hosts no other service's network namespace, when nothing it depends on changes:
-   * cloudflared after a token rotation keeps serving while its replacement registers.
-   */
-  overlap: boolean;
-}
-
-/** Creates/recreates/starts what needs it. Returns what happened per service, in start order. */
-async function converge(ctx: StackContext, imageIds: Map<string, string>, options: UpOptions, deadline: number): Promise<ContainerOutcome[]> {
-  const { conn, project } = ctx;
-  const emit = options.onEvent ?? noEvents;
-  const only = options.services ? new Set(options.services) : undefined;
-  const force = new Set(options.forceRecreate ?? []);
-  const plans: Plan[] = [];
-  const changed = new Set<string>();
-  const currentIds = new Map<string, string>();
-
+/** Observe: the containers of every service as they are, with their last start time. */
+async function observe(conn: DockerConnection, project: ComposeProject): Promise<Map<string, ObservedContainer[]>> {
+  const observed = new Map<string, ObservedContainer[]>();
   for (const svc of project.services) {
     const containers = await listServiceContainers(conn, project.name, svc.name);
-    const existing = containers[0];
-    if (existing) currentIds.set(svc.name, existing.id);
-    if (only && !only.has(svc.name)) continue;
-    const hash = configHash(project, svc, imageIds.get(svc.name) ?? null);
-    let action: Plan['action'] = 'noop';
-    let reason: string | undefined;
-    const changedDep = dependencies(svc).find((d) => changed.has(d));
-    if (!existing) {
-      action = 'create';
-    } else if (force.has(svc.name)) {
-      action = 'recreate';
-      reason = 'recreate requested';
-    } else if (existing.labels[LABELS.configHash] !== hash) {
-      action = 'recreate';
-      reason = 'configuration changed';
-    } else if (changedDep) {
-      action = 'recreate';
-      reason = `${changedDep} was recreated`;
-    } else if (svc.networkMode.kind === 'service' && existing.networkMode !== `container:${currentIds.get(svc.networkMode.service) ?? ''}`) {
-      action = 'recreate';
-      reason = `${svc.networkMode.service} has a new container (network namespace)`;
-    } else if (existing.state !== 'running') {
-      action = 'start';
+    const withStart: ObservedContainer[] = [];
+    for (const c of containers) {
+      const details = c.state === 'running' ? await inspectContainer(conn, c.id) : undefined;
+      withStart.push({ id: c.id, name: c.name, state: c.state, labels: c.labels, networkMode: c.networkMode, startedAtMs: details?.startedAt?.getTime() });
     }
-    if (action === 'create' || action === 'recreate') changed.add(svc.name);
-    const hostsOthers = project.services.some((o) => o.networkMode.kind === 'service' && o.networkMode.service === svc.name);
-    const overlap = action === 'recreate' && !changedDep && svc.ports.length === 0 && !hostsOthers && (reason === 'recreate requested' || reason === 'configuration changed');
-    plans.push({ service: svc, hash, existing, extras: containers.slice(1), action, reason, overlap });
+    observed.set(svc.name, withStart);
   }
+  return observed;
+}
+
+/** Creates/recreates/starts what the plan says. Returns what happened per service, in start order. */
+async function execute(ctx: StackContext, plans: ServicePlan[], observed: Map<string, ObservedContainer[]>, options: UpOptions, deadline: number): Promise<ContainerOutcome[]> {
+  const { conn, project } = ctx;
+  const emit = options.onEvent ?? noEvents;
+  const currentIds = new Map<string, string>();
+  for (const [service, containers] of observed) if (containers[0]) currentIds.set(service, containers[0].id);
+  const byName = new Map(project.services.map((s) => [s.name, s]));
 
   // Take down what is replaced, dependents first (cloudflared before the proxy whose namespace it uses).
   for (const plan of [...plans].reverse()) {
-    for (const extra of plan.extras) await stopAndRemove(conn, extra, emit);
+    for (const extra of plan.extras) await stopAndRemove(conn, { ...extra, service: plan.service }, emit);
     if (plan.action === 'recreate' && plan.existing && !plan.overlap) {
-      await stopAndRemove(conn, plan.existing, emit);
-      currentIds.delete(plan.service.name);
+      await stopAndRemove(conn, { ...plan.existing, service: plan.service }, emit);
+      currentIds.delete(plan.service);
     }
   }
   const outcomes: ContainerOutcome[] = [];
   const roles = stackRoles(project);
   for (const plan of plans) {
-    const svc = plan.service;
+    const svc = byName.get(plan.service)!;
     if (plan.action !== 'noop') await waitForDependencies(ctx, svc, currentIds, deadline, emit, roles);
     const name = plan.existing && plan.action !== 'recreate' ? plan.existing.name : containerName(project.name, svc.name);
     if (plan.action === 'create' || plan.action === 'recreate') {
@@ -196,7 +169,7 @@ async function converge(ctx: StackContext, imageIds: Map<string, string>, option
           'start the whole stack: mcp-tunnel up',
         );
       }
-      const opts = containerCreateOptions(svc, { project, configHash: plan.hash, serviceContainerIds: currentIds });
+      const opts = containerCreateOptions(svc, { project, configHash: plan.hash, mountsDigest: plan.mountsDigest, serviceContainerIds: currentIds });
       const old = plan.overlap ? plan.existing : undefined;
       if (old) {
         // compose's temporary name for a container being replaced: <short id>_<name>
@@ -230,7 +203,7 @@ async function converge(ctx: StackContext, imageIds: Map<string, string>, option
         }
         throw asDockerError(err, conn, `creating ${opts.name}`);
       }
-      if (old) await stopAndRemove(conn, old, emit);
+      if (old) await stopAndRemove(conn, { ...old, service: plan.service }, emit);
       else await startContainer(ctx, id, opts.name!);
       currentIds.set(svc.name, id);
       const action = plan.action === 'create' ? 'created' : 'recreated';
@@ -246,6 +219,23 @@ async function converge(ctx: StackContext, imageIds: Map<string, string>, option
     }
   }
   return outcomes;
+}
+
+/** Observe -> plan (pure, plan.ts) -> execute. */
+async function converge(ctx: StackContext, imageIds: Map<string, string>, options: UpOptions, deadline: number): Promise<ContainerOutcome[]> {
+  const { conn, project } = ctx;
+  const observed = await observe(conn, project);
+  const hashes = new Map(project.services.map((svc) => [svc.name, configHash(project, svc, imageIds.get(svc.name) ?? null)]));
+  const mounts = await readMountStates(project);
+  const plans = planConverge({
+    project,
+    observed,
+    hashes,
+    mounts,
+    only: options.services ? new Set(options.services) : undefined,
+    force: new Set(options.forceRecreate ?? []),
+  });
+  return execute(ctx, plans, observed, options, deadline);
 }
 
 async function startContainer(ctx: StackContext, id: string, name: string): Promise<void> {
@@ -290,6 +280,7 @@ export async function composeUp(dir: string, options: UpOptions = {}): Promise<U
   const { project, conn } = ctx;
   emit({ type: 'project', project: project.name, dir: project.dir, files: project.configFiles });
   for (const name of project.unsetVariables) emit({ type: 'warning', message: `the ${name} variable is not set; defaulting to a blank string` });
+  for (const d of await readEnvDrift(dir, options.processEnv ?? process.env)) emit({ type: 'warning', message: d.message, hint: d.hint });
   if (options.services) for (const s of options.services) if (!project.services.some((x) => x.name === s)) throw new ValidationError(`no service "${s}" in ${project.configFilesLabel}`);
 
   const findings = await runPreflight(project, ctx.info);
@@ -338,12 +329,16 @@ export async function composeUp(dir: string, options: UpOptions = {}): Promise<U
 export interface DownOptions extends CommonOptions {
   /** Seconds to wait for each container to stop before it is killed (docker stop -t); default: each container's stop_grace_period. */
   timeoutSeconds?: number;
+  /** Save every container's log to DIR/logs/ once stopped, before it is removed (default true). */
+  saveLogs?: boolean;
+  now?: Date;
 }
 
 export interface DownResult {
   project: string;
   removedContainers: string[];
   removedNetworks: string[];
+  savedLogs: SavedLog[];
 }
 
 /**
@@ -360,8 +355,23 @@ export async function composeDown(dir: string, options: DownOptions = {}): Promi
   // Dependents first: containers living in another container's network namespace go before it.
   const dependents = containers.filter((c) => c.networkMode.startsWith('container:'));
   const others = containers.filter((c) => !c.networkMode.startsWith('container:'));
+  const savedLogs: SavedLog[] = [];
+  const now = options.now ?? new Date();
   for (const group of [dependents, others]) {
-    await Promise.all(group.map((c) => stopAndRemove(conn, c, emit, options.timeoutSeconds)));
+    await Promise.all(
+      group.map((c) =>
+        stopAndRemove(conn, c, emit, options.timeoutSeconds, async () => {
+          if (options.saveLogs === false) return;
+          try {
+            savedLogs.push(await saveContainerLog(conn, c, dir, now));
+          } catch (err) {
+            // Stopping comes first in a breach: a log that cannot be kept is said, not a reason to stay up.
+            const why = err instanceof UserError ? err.message : String(err);
+            emit({ type: 'warning', message: `the log of ${c.name} could not be saved: ${why}`, hint: `save it by hand next time before down: docker logs --timestamps ${c.name}` });
+          }
+        }),
+      ),
+    );
   }
   const removedNetworks: string[] = [];
   let networks: Array<{ Id: string; Name: string }> = [];
@@ -398,7 +408,7 @@ export async function composeDown(dir: string, options: DownOptions = {}): Promi
     removedNetworks.push(n.Name);
     emit({ type: 'network', name: n.Name, action: 'removed' });
   }
-  return { project, removedContainers: containers.map((c) => c.name), removedNetworks };
+  return { project, removedContainers: containers.map((c) => c.name), removedNetworks, savedLogs };
 }
 
 /** The container of a running service (for waits after the fact). */

@@ -9,6 +9,9 @@ import { configHash } from './config-hash.js';
 import { inspectContainer, listProjectContainers, stackRoles } from './containers.js';
 import { inspectImageId } from './images.js';
 import { LABELS } from './labels.js';
+import { readEnvDrift } from './env-drift.js';
+import { readMountState } from './mounts.js';
+import { mountsChanged } from './plan.js';
 import { countRegistrations, FULL_STRENGTH_CONNECTIONS, readContainerLogs } from './logs.js';
 
 /**
@@ -22,7 +25,10 @@ export interface StackStatus {
   dir: string;
   /** running: every service running (and healthy / registered); degraded: running with a problem; stopped: containers exist, none running; absent: no container. */
   overall: 'running' | 'degraded' | 'stopped' | 'absent';
-  docker: { endpoint: string; serverVersion?: string; rootless?: boolean };
+  /** source: DOCKER_HOST, DOCKER_CONTEXT, docker context (the docker CLI's current context) or default. */
+  docker: { endpoint: string; source?: string; context?: string; serverVersion?: string; rootless?: boolean };
+  /** Variables set in the shell with another value than .env (the shell wins for compose): names only. */
+  envDrift: Array<{ name: string; message: string; hint: string }>;
   /** One entry per compose service (and per stray container of the project), in compose's start order. */
   services: ServiceStatus[];
   routes: RouteStatus[];
@@ -57,6 +63,8 @@ export interface ServiceStatus {
   ports: string[];
   /** false when the running container's config hash differs from compose.yaml's (run mcp-tunnel up); undefined when unknown. */
   upToDate?: boolean;
+  /** true when a file the container mounts (config/mcp-proxy.yaml) changed since it started: run mcp-tunnel up. */
+  configChangedSinceStart?: boolean;
   /** Who created it, from the container's name: mcp-tunnel (<project>-<service>-N) or docker-compose 1.x (<project>_<service>_N). */
   createdBy?: 'mcp-tunnel or docker compose v2' | 'docker-compose v1';
 }
@@ -179,6 +187,8 @@ export async function stackStatus(dir: string, options: StatusOptions = {}): Pro
       if (imageId) upToDate = c.labels[LABELS.configHash] === configHash(project!, svc, imageId);
     }
     const running = d.running && !d.restarting;
+    const mounts = svc && running ? await readMountState(project!, svc) : undefined;
+    const configChanged = mounts ? mountsChanged({ labels: c.labels, startedAtMs: d.startedAt?.getTime() }, mounts) : undefined;
     services.push({
       service: name,
       container: d.name,
@@ -192,11 +202,13 @@ export async function stackStatus(dir: string, options: StatusOptions = {}): Pro
       ...(!running ? { exitCode: d.exitCode } : {}),
       ports: d.ports.filter((p) => p.hostPort).map((p) => `${p.hostIp || '0.0.0.0'}:${p.hostPort}->${p.container}`),
       ...(upToDate !== undefined ? { upToDate } : {}),
+      ...(configChanged !== undefined && mounts?.digest ? { configChangedSinceStart: configChanged } : {}),
       createdBy: d.name === `${projectName}_${name}_${c.number}` ? 'docker-compose v1' : 'mcp-tunnel or docker compose v2',
     });
     if (!running) problems.push(`${name} is ${d.restarting ? 'restarting' : d.status} (exit code ${d.exitCode}): mcp-tunnel logs ${name}`);
     else if (d.hasHealthcheck && d.health === 'unhealthy') problems.push(`${name} is unhealthy: mcp-tunnel logs ${name}`);
     if (upToDate === false) problems.push(`${name} runs an older configuration than compose.yaml/.env: run mcp-tunnel up`);
+    if (configChanged) problems.push(`${name}: config changed since start (${mounts!.files.join(', ')}): run mcp-tunnel up to apply it`);
     if (name === roles.cloudflared) {
       const registered = running ? countRegistrations(await readContainerLogs(conn, d.id, { since: d.startedAt, tty: d.tty })) : 0;
       const state: TunnelStatus['state'] = !running ? 'not running' : registered >= FULL_STRENGTH_CONNECTIONS ? 'connected' : registered > 0 ? 'degraded' : 'disconnected';
@@ -211,6 +223,8 @@ export async function stackStatus(dir: string, options: StatusOptions = {}): Pro
   if (certificate?.expired) problems.push(`data/tls.crt expired on ${certificate.notAfter}: mcp-tunnel renew-cert`);
   else if (certificate?.renewalDue) problems.push(`data/tls.crt expires in ${certificate.daysLeft} days: mcp-tunnel renew-cert`);
   if (composeError) problems.push(`compose.yaml: ${composeError}`);
+  const drift = await readEnvDrift(dir, options.processEnv ?? process.env);
+  for (const d of drift) problems.push(`${d.message}: ${d.hint}`);
 
   const present = services.filter((s) => s.state !== 'missing');
   const runningCount = present.filter((s) => s.state === 'running').length;
@@ -229,7 +243,8 @@ export async function stackStatus(dir: string, options: StatusOptions = {}): Pro
     project: projectName,
     dir: deploymentPaths(dir).dir,
     overall,
-    docker: { endpoint: conn.endpoint, ...(info ? { serverVersion: info.serverVersion, rootless: info.rootless } : {}) },
+    docker: { endpoint: conn.endpoint, ...(conn.source ? { source: conn.source } : {}), ...(conn.context ? { context: conn.context } : {}), ...(info ? { serverVersion: info.serverVersion, rootless: info.rootless } : {}) },
+    envDrift: drift,
     services,
     routes,
     ...(routesError ? { routesError } : {}),

@@ -44,7 +44,12 @@ export function checkConfirmation(expected: string, typed: string | undefined): 
 }
 
 export function stopStep(dir: string): string {
-  return `Stop the stack now (drops every tunnel connection at once): mcp-tunnel down --dir ${dir} --timeout 0   (or: docker compose down --timeout 0)`;
+  return `Stop the stack now (drops every tunnel connection at once; the containers' logs are saved to ${dir}/logs/ first): mcp-tunnel down --dir ${dir} --timeout 0   (or: docker compose down --timeout 0, which keeps no logs)`;
+}
+
+/** The docs' step two: Claude must stop calling the servers, whatever happens to the tunnel. */
+export function detachStep(): string {
+  return "Detach the servers from Claude: remove this tunnel's URLs from your Managed Agents (agents and sessions) and stop passing them in mcp_servers of Messages API calls.";
 }
 
 /** What to click in the Console (manual flow). */
@@ -56,12 +61,13 @@ export function consoleArchiveSteps(ctx: Pick<RevokeContext, 'tunnelId' | 'domai
   ];
 }
 
-/** After the archive, whatever the flow. */
+/** After the archive, whatever the flow (the security page's breach playbook, steps four to six, then teardown). */
 export function remainingSteps(dir: string): string[] {
   return [
+    'Contact Anthropic support: say which tunnel, when it happened and what you saw.',
     'Rotate the credentials your MCP servers accept (OAuth clients, API keys, service tokens): assume whoever held the tunnel could call them.',
-    `Review the logs: docker compose logs --timestamps mcp-proxy (each "request started" line names the host and path; run it in ${dir} before deleting the containers) and your MCP servers' own logs.`,
-    `Tear down: delete the credentials (CA key, tunnel token): rm -rf ${dir}/data ${dir}/.env ${dir}/.env.previous; re-run mcp-tunnel init with a new tunnel to start again.`,
+    `Review the logs for the window before restoring service: the proxy's and cloudflared's, saved by mcp-tunnel down in ${dir}/logs/ (each "request started" line names the host and path), and your MCP servers' own logs.`,
+    `Tear down: mcp-tunnel teardown --dir ${dir} (stops the stack, keeps the logs, deletes data/ and .env: the CA key and the tunnel token); re-run mcp-tunnel init with a new tunnel to start again.`,
   ];
 }
 

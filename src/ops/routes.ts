@@ -1,7 +1,7 @@
-import fs from 'node:fs/promises';
 import { isDeepStrictEqual } from 'node:util';
 import YAML, { isMap, isScalar, isSeq, Scalar, type Document, type Pair, type YAMLMap } from 'yaml';
-import { readTextIfExists, writeFileSafely } from '../bundle/atomic-file.js';
+import { readTextIfExists } from '../bundle/atomic-file.js';
+import { rewriteFileKeepingMode } from '../bundle/rewrite-file.js';
 import { checkUpstreamsAllowed } from '../bundle/init.js';
 import { deploymentPaths, type DeploymentPaths } from '../bundle/layout.js';
 import { parseProxyConfig, type ProxyConfig } from '../bundle/proxy-config.js';
@@ -210,10 +210,5 @@ export function removeRoute(file: Pick<ProxyConfigFile, 'text' | 'config'>, rawN
 
 /** Writes the edited config atomically, keeping its mode (and owner, when we may). */
 export async function writeProxyConfigText(paths: DeploymentPaths, text: string): Promise<void> {
-  const st = await fs.stat(paths.proxyConfig).catch(() => undefined);
-  const root = process.getuid?.() === 0;
-  await writeFileSafely(paths.proxyConfig, text, {
-    mode: st ? st.mode & 0o777 : 0o644,
-    owner: st && root ? { uid: st.uid, gid: st.gid } : undefined,
-  });
+  await rewriteFileKeepingMode(paths.proxyConfig, text);
 }

@@ -122,3 +122,34 @@ export async function stackRunning(dir: string): Promise<{ running: boolean; det
     return { running: false, detail: err instanceof UserError ? err.message : String(err) };
   }
 }
+
+export interface LocatedProxy {
+  url: string;
+  /** For the user: "the mcp-proxy container on its compose network". */
+  how: string;
+}
+
+/**
+ * Where to reach the running proxy from this host, as `routes` does: the container's address on its
+ * compose network (a default deployment publishes no port), else a port it publishes for listenPort.
+ * undefined when Docker or the container is not there (the caller falls back to its default).
+ */
+export async function locateProxy(dir: string, listenPort: number): Promise<LocatedProxy | undefined> {
+  let state: StackState;
+  try {
+    const conn = await connectReachableDocker(2_000);
+    state = await readStackState(dir, conn);
+  } catch {
+    return undefined;
+  }
+  const proxy = state.proxy;
+  if (!proxy?.running) return undefined;
+  const ip = proxyAddress(proxy);
+  if (ip) return { url: `ws://${ip}:${listenPort}/`, how: `the ${proxy.name} container's address on its network` };
+  const published = proxy.ports.find((p) => p.container === `${listenPort}/tcp` && p.hostPort);
+  if (published) {
+    const host = !published.hostIp || published.hostIp === '0.0.0.0' || published.hostIp === '::' ? '127.0.0.1' : published.hostIp;
+    return { url: `ws://${host.includes(':') ? `[${host}]` : host}:${published.hostPort}/`, how: `the port ${proxy.name} publishes` };
+  }
+  return undefined;
+}

@@ -208,7 +208,8 @@ describe('version, completion, hints', () => {
     fs.writeFileSync(script, r.stdout);
     const run = (words: string[]): string =>
       execFileSync('bash', ['-c', `source '${script}'; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _mcp_tunnel; echo "\${COMPREPLY[*]}"`], { encoding: 'utf8' }).trim();
-    expect(run(['mcp-tunnel', 'con']).split(' ')).toEqual(['connect']);
+    expect(run(['mcp-tunnel', 'con']).split(' ')).toEqual(['config', 'connect']);
+    expect(run(['mcp-tunnel', 'conn']).split(' ')).toEqual(['connect']);
     expect(run(['mcp-tunnel', 'routes', 'add', '--n']).split(' ')).toEqual(['--no-restart']);
     for (const shell of ['zsh', 'fish']) {
       const s = await runCli(['completion', shell]);

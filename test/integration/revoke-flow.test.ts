@@ -28,17 +28,20 @@ function deployment(env: string[], tunnelId: string, domain: string): string {
 }
 
 describe('revoke, manual flow', () => {
-  it('prints the breach-response steps: stop, archive in the Console, rotate, review, delete', async () => {
+  it('prints the breach-response steps: stop, detach, archive in the Console, contact Anthropic, rotate, review, tear down', async () => {
     const dir = deployment([], 'tnl_01manual', 'abcd1234.tunnel.anthropic.com');
     const r = await runCli(['revoke', '--dir', dir]);
     expect(r.exitCode, r.stderr).toBe(0);
     const lines = r.stdout.split('\n');
     expect(lines[0]).toBe('Breach response for tnl_01manual (manual flow: the Console archives it)');
-    expect(lines[1]).toBe(`  1. Stop the stack now (drops every tunnel connection at once): mcp-tunnel down --dir ${dir} --timeout 0   (or: docker compose down --timeout 0)`);
-    expect(lines[2]).toBe('  2. Archive the tunnel in the Claude Console: MCP tunnels -> open tnl_01manual (abcd1234.tunnel.anthropic.com) -> Archive -> confirm.');
-    expect(lines[3]).toMatch(/^ {2}3\. Rotate the credentials your MCP servers accept/);
-    expect(lines[4]).toMatch(/^ {2}4\. Review the logs: docker compose logs --timestamps mcp-proxy/);
-    expect(lines[5]).toContain(`5. Tear down: delete the credentials (CA key, tunnel token): rm -rf ${dir}/data`);
+    expect(lines[1]).toMatch(new RegExp(`^ {2}1\\. Stop the stack now .*: mcp-tunnel down --dir ${dir.replace(/[/.]/g, '\\$&')} --timeout 0 `));
+    expect(lines[1]).toContain(`logs are saved to ${dir}/logs/`);
+    expect(lines[2]).toMatch(/^ {2}2\. Detach the servers from Claude/);
+    expect(lines[3]).toBe('  3. Archive the tunnel in the Claude Console: MCP tunnels -> open tnl_01manual (abcd1234.tunnel.anthropic.com) -> Archive -> confirm.');
+    expect(lines[4]).toMatch(/^ {2}4\. Contact Anthropic support/);
+    expect(lines[5]).toMatch(/^ {2}5\. Rotate the credentials your MCP servers accept/);
+    expect(lines[6]).toContain(`6. Review the logs for the window before restoring service: the proxy's and cloudflared's, saved by mcp-tunnel down in ${dir}/logs/`);
+    expect(lines[7]).toContain(`7. Tear down: mcp-tunnel teardown --dir ${dir}`);
     expect(r.stdout).toContain('Archiving is irreversible');
     expect(r.stdout).not.toContain(fakeTunnelToken());
   });

@@ -12,6 +12,7 @@ interface DoctorOptions {
   edgeCheck: boolean;
   timeout: string;
   mcpPath: string;
+  offline?: boolean;
 }
 
 const collect = (value: string, previous: string[]): string[] => [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)];
@@ -22,7 +23,8 @@ CA's SKI, key/cert match), whether the containers' user (MCP_TUNNEL_UID/GID) can
 the proxy config (routes as a map, upstreams exactly scheme://host:port), each upstream (resolved and checked
 against upstream.allowed_ips as the proxy does, TCP reachable, not rejecting the tunnel's Host header with
 HTTP 421), TUNNEL_TOKEN, Docker, the containers' health, cloudflared's registered connections and outbound
-TCP 7844 to the tunnel edge (UDP 7844 is reported as a hint). Network checks run from this host.
+TCP 7844 to the tunnel edge (UDP 7844 is reported as a hint), a shell variable overriding .env (a stale
+TUNNEL_TOKEN). Network checks run from this host; --offline skips every one of them.
 
 Each finding: ok, warn, fail or skip, with the exact fix. Exit codes: 0 no finding failed (warnings allowed),
 1 at least one failed, 2 invalid input (e.g. --dir does not exist).`;
@@ -39,6 +41,7 @@ export function registerDoctor(program: Command): void {
         .argParser(collect)
         .default([]),
     )
+    .addOption(new Option('--offline', 'make no network connection: skip the upstream, tunnel edge and Anthropic API checks (Docker only over its local socket)').env('MCP_TUNNEL_DOCTOR_OFFLINE'))
     .option('--no-edge-check', 'do not connect to the tunnel edge (print the command to check it instead)')
     .addOption(new Option('--timeout <duration>', 'bound for each network check (e.g. 3s)').env('MCP_TUNNEL_DOCTOR_TIMEOUT').default('3s'))
     .addOption(new Option('--mcp-path <path>', 'MCP endpoint path for the Host-header check').default('/mcp'))
@@ -55,7 +58,7 @@ async function runDoctorCommand(options: DoctorOptions): Promise<void> {
   }
   if (!options.mcpPath.startsWith('/')) throw new ValidationError(`--mcp-path ${options.mcpPath} must start with /`, 'e.g. --mcp-path /mcp');
   const edgeTargets = options.edgeCheck === false ? false : options.edge.length ? options.edge : undefined;
-  const report = await runDoctor({ dir: options.dir, edgeTargets, timeoutMs, mcpPath: options.mcpPath });
+  const report = await runDoctor({ dir: options.dir, edgeTargets, timeoutMs, mcpPath: options.mcpPath, offline: options.offline === true });
 
   if (options.json) {
     printReport('doctor', { dir: report.dir, ok: report.ok, counts: report.counts, findings: report.findings });

@@ -1,12 +1,14 @@
 import { Command, Option } from 'commander';
 import { parseDuration } from '../../bundle/duration.js';
 import { composeDown } from '../../docker/index.js';
-import { bold, printLine, printStep } from '../output.js';
+import { bold, printJson, printLine, printStep, printWarning } from '../output.js';
 import { requireDeploymentDir } from '../deployment-dir.js';
 
 interface DownCliOptions {
   dir: string;
   timeout?: string;
+  saveLogs: boolean;
+  json?: boolean;
 }
 
 export function registerDown(program: Command): void {
@@ -19,7 +21,14 @@ export function registerDown(program: Command): void {
         'MCP_TUNNEL_DOWN_TIMEOUT',
       ),
     )
-    .addHelpText('after', '\nWorks even when compose.yaml or .env no longer load (only the project name is needed). Interchangeable with `docker compose down`.')
+    .addOption(new Option('--no-save-logs', "don't save the containers' logs to logs/ before removing them").env('MCP_TUNNEL_NO_SAVE_LOGS'))
+    .addOption(new Option('--json', 'print what was removed and where the logs were saved, as JSON').env('MCP_TUNNEL_JSON'))
+    .addHelpText(
+      'after',
+      '\nEach container\'s log is saved to DIR/logs/<UTC time>-<service>.log (0600) once it is stopped and before it is removed\n' +
+        '(the evidence a breach review needs; --no-save-logs skips it). Works even when compose.yaml or .env no longer load\n' +
+        '(only the project name is needed). Interchangeable with `docker compose down` (which keeps no logs).',
+    )
     .action(async (options: DownCliOptions) => runDown(options));
 }
 
@@ -31,13 +40,22 @@ export function parseStopTimeout(text: string): number {
 async function runDown(options: DownCliOptions): Promise<void> {
   await requireDeploymentDir(options.dir);
   const timeoutSeconds = options.timeout === undefined ? undefined : parseStopTimeout(options.timeout);
+  const json = options.json === true;
   const result = await composeDown(options.dir, {
     timeoutSeconds,
+    saveLogs: options.saveLogs,
     onEvent: (e) => {
+      if (e.type === 'warning') printWarning(e.hint ? `${e.message} (${e.hint})` : e.message);
+      if (json) return;
       if (e.type === 'container' && e.action === 'removed') printStep(`${e.name} stopped and removed`);
       if (e.type === 'network' && e.action === 'removed') printStep(`network ${e.name} removed`);
     },
   });
+  if (json) {
+    printJson(result);
+    return;
+  }
+  for (const saved of result.savedLogs) printStep(`${saved.container}: ${saved.lines} log lines saved to ${saved.file}`);
   if (result.removedContainers.length === 0 && result.removedNetworks.length === 0) {
     printLine(`Nothing to do: compose project ${bold(result.project)} has no containers and no network.`);
     return;

@@ -5,7 +5,7 @@ import { currentInvoker } from '../../bundle/ownership.js';
 import { validateDomain, validateTunnelId } from '../../bundle/validate.js';
 import { VERSION } from '../../version.js';
 import { checkDir, checkSharedFlags, initIsInteractive, MissingValues, resolveSharedSettings, type InitOptions } from '../init-inputs.js';
-import { nextSteps, printClaudeUse, printInitJson, printNext, printPlan, printSummary, printWritten } from '../init-report.js';
+import { nextSteps, printClaudeUse, printInitJson, printNext, printPlan, printReplacementDiffs, printSummary, printWritten } from '../init-report.js';
 import { printLine, printWarning } from '../output.js';
 import { readTokenFromSources } from '../token-input.js';
 import * as wizard from '../prompts/init-wizard.js';
@@ -29,6 +29,8 @@ export async function runInit(options: InitOptions): Promise<void> {
   const replaced = plan.changes.filter((c) => c.status === 'replace');
   const pending = plan.changes.filter((c) => c.status !== 'unchanged');
   const next = nextSteps(plan, settings, { registerCa: registerCaStep(plan, settings, options) });
+  // A change to a file that exists is shown before anything is written; --json keeps stdout one document.
+  if (replaced.length > 0 && !options.json) printReplacementDiffs(plan);
 
   if (options.dryRun) {
     if (options.json) printInitJson(plan, settings, 'manual', true, next);

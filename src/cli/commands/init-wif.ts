@@ -31,7 +31,7 @@ import { validateTunnelId } from '../../bundle/validate.js';
 import { AbortedError, ValidationError } from '../../errors.js';
 import { VERSION } from '../../version.js';
 import { checkDir, checkSharedFlags, initIsInteractive, MissingValues, resolveSharedSettings, type InitOptions } from '../init-inputs.js';
-import { nextSteps, printClaudeUse, printInitJson, printNext, printSummary, printWritten } from '../init-report.js';
+import { nextSteps, printClaudeUse, printInitJson, printNext, printReplacementDiffs, printSummary, printWritten } from '../init-report.js';
 import { printLine, printStep, printWarning } from '../output.js';
 import * as wizard from '../prompts/init-wizard.js';
 
@@ -274,6 +274,7 @@ function confirmReplacements(plan: InitPlan, existing: ExistingDeployment, optio
     if (c.path === plan.paths.env) return !sameApartFrom(existing.envText ?? '', c.content, API_MANAGED_ENV);
     return true;
   });
+  if (replaced.length > 0 && !options.json) printReplacementDiffs({ ...plan, changes: replaced });
   if (replaced.length === 0 || options.force) return;
   // No second question after the API calls (the one confirmation came before them): a file that differs
   // is replaced only with --force, whoever runs init.

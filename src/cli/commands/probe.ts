@@ -2,11 +2,12 @@ import { Command, Option } from 'commander';
 import { parseDuration } from '../../bundle/duration.js';
 import { EnvironmentError, ValidationError } from '../../errors.js';
 import { loadProbeDeployment, resolveProbeRoute, runProbe, TUNNEL_PROTOCOL, type ProbeStep } from '../../probe/index.js';
+import { locateProxy } from '../../ops/stack.js';
 import { printLine, printReport, printStep } from '../output.js';
 
 interface ProbeOptions {
   dir: string;
-  proxy: string;
+  proxy?: string;
   path: string;
   timeout: string;
   json?: boolean;
@@ -20,7 +21,11 @@ export function registerProbe(program: Command): void {
     .description("Play Anthropic's side locally: WebSocket -> inner TLS (certificate checked against data/ca.crt) -> MCP initialize -> tools/list")
     .argument('<route>', 'route name from config/mcp-proxy.yaml (or the full hostname)')
     .addOption(new Option('--path <path>', "the MCP endpoint's path").env('MCP_TUNNEL_PROBE_PATH').default(TUNNEL_PROTOCOL.defaultMcpPath))
-    .addOption(new Option('--proxy <url>', "the proxy's WebSocket URL").env('MCP_TUNNEL_PROXY_URL').default(TUNNEL_PROTOCOL.defaultProxyUrl))
+    .addOption(
+      new Option('--proxy <url>', `the proxy's WebSocket URL (default: the running mcp-proxy container, found through Docker as routes does; else ${TUNNEL_PROTOCOL.defaultProxyUrl})`).env(
+        'MCP_TUNNEL_PROXY_URL',
+      ),
+    )
     .addOption(new Option('--dir <dir>', 'deployment directory (config/mcp-proxy.yaml, data/ca.crt)').env('MCP_TUNNEL_DIR').default('.'))
     .addOption(new Option('--timeout <duration>', 'bound for each step (e.g. 10s, 500ms)').env('MCP_TUNNEL_PROBE_TIMEOUT').default('10s'))
     .addOption(new Option('--call <tool>', 'also call this tool after tools/list'))
@@ -104,14 +109,17 @@ export function printProbeStep(step: ProbeStep): void {
 
 async function probeCommand(route: string, options: ProbeOptions): Promise<void> {
   // All input is checked before anything touches the network.
-  const proxyUrl = parseProxyUrl(options.proxy);
+  const given = options.proxy === undefined ? undefined : parseProxyUrl(options.proxy);
   const path = parsePath(options.path);
   const timeoutMs = parseTimeout(options.timeout);
   const args = parseArgs(options.args, options.call);
   const dep = await loadProbeDeployment(options.dir);
   const { host } = resolveProbeRoute(dep, route);
+  // A default deployment publishes no port: reach the proxy where it runs.
+  const located = given === undefined ? await locateProxy(options.dir, dep.config.listenAddr.port) : undefined;
+  const proxyUrl = given ?? located?.url ?? parseProxyUrl(TUNNEL_PROTOCOL.defaultProxyUrl);
 
-  if (!options.json) printLine(`probing https://${host}${path} through ${proxyUrl}`);
+  if (!options.json) printLine(`probing https://${host}${path} through ${proxyUrl}${located ? ` (${located.how})` : ''}`);
   const result = await runProbe({
     route: host,
     path,

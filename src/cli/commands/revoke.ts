@@ -2,12 +2,12 @@ import { input } from '@inquirer/prompts';
 import { Command, Option } from 'commander';
 import { checkFileSource, commandSource, createTunnelsClient, DEFAULT_API_URL, fileSource, WIF_ENV_KEYS, type IdentityTokenSource } from '../../anthropic/index.js';
 import { AbortedError, ValidationError } from '../../errors.js';
-import { archiveTunnel, checkConfirmation, consoleArchiveSteps, readRevokeContext, remainingSteps, stopStep, type RevokeContext } from '../../ops/revoke.js';
+import { archiveTunnel, checkConfirmation, consoleArchiveSteps, detachStep, readRevokeContext, remainingSteps, stopStep, type RevokeContext } from '../../ops/revoke.js';
 import { stackRunning } from '../../ops/stack.js';
 import { isInteractive } from '../interactive.js';
 import { bold, printLine, printStep, printWarning } from '../output.js';
 
-interface RevokeOptions {
+export interface RevokeOptions {
   dir: string;
   yes?: boolean;
   tunnelId?: string;
@@ -19,9 +19,11 @@ interface RevokeOptions {
 
 const HELP = `
 Breach response, in order:
-  1. mcp-tunnel down --timeout 0          stop the stack at once (do this first)
-  2. mcp-tunnel revoke                     archive the tunnel (irreversible)
-  3. rotate the credentials your MCP servers accept, review the logs, delete data/
+  1. mcp-tunnel down --timeout 0          stop the stack at once (do this first; logs are saved to logs/)
+  2. detach the servers from Claude        (Managed Agents, mcp_servers in Messages API calls)
+  3. mcp-tunnel revoke                     archive the tunnel (irreversible)
+  4. contact Anthropic support; 5. rotate the credentials your MCP servers accept;
+  6. review the saved logs; then mcp-tunnel teardown deletes data/ and .env
 Programmatic flow (MCP_TUNNEL_FLOW=wif in .env): archives through the Tunnels API after you type the tunnel ID
 (non-interactive: --yes --tunnel-id <the ID in data/tunnel-id>). Manual flow: prints what to click in the Console.
 --tunnel-id deliberately has no environment variable: the confirmation must be typed for this run.`;
@@ -53,7 +55,7 @@ function identitySource(options: RevokeOptions, ctx: RevokeContext): IdentityTok
   return undefined;
 }
 
-async function runRevoke(options: RevokeOptions): Promise<void> {
+export async function runRevoke(options: RevokeOptions): Promise<void> {
   const ctx = await readRevokeContext(options.dir);
   const flow = options.flow ?? ctx.flow;
   const dir = ctx.paths.dir;
@@ -63,7 +65,7 @@ async function runRevoke(options: RevokeOptions): Promise<void> {
 
   if (flow === 'manual') {
     printLine(bold(`Breach response for ${ctx.tunnelId ?? 'this tunnel'} (manual flow: the Console archives it)`));
-    const steps = [stopStep(dir), ...consoleArchiveSteps(ctx).slice(0, 1), ...remainingSteps(dir)];
+    const steps = [stopStep(dir), detachStep(), ...consoleArchiveSteps(ctx).slice(0, 1), ...remainingSteps(dir)];
     steps.forEach((s, i) => printLine(`  ${i + 1}. ${s}`));
     printLine(`     ${consoleArchiveSteps(ctx)[1]}`);
     return;
@@ -98,6 +100,6 @@ async function runRevoke(options: RevokeOptions): Promise<void> {
   if (result.alreadyArchived) printStep(`tunnel ${tunnelId} was already archived (${result.archivedAt})`);
   else printStep(`archived tunnel ${tunnelId}${result.domain ? ` (${result.domain})` : ''} at ${result.archivedAt}: its token and hostname no longer work`);
   printLine(bold('Next:'));
-  const steps = [...(stack.running ? [stopStep(dir)] : []), ...remainingSteps(dir)];
+  const steps = [...(stack.running ? [stopStep(dir)] : []), detachStep(), ...remainingSteps(dir)];
   steps.forEach((s, i) => printLine(`  ${i + 1}. ${s}`));
 }

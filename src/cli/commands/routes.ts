@@ -1,11 +1,7 @@
 import { Command, Option } from 'commander';
-import { COMPOSE_SERVICES } from '../../bundle/compose-file.js';
-import { isUserError } from '../../errors.js';
-import { runProbe, type ProbeResult } from '../../probe/index.js';
 import { addRoute, readProxyConfigFile, removeRoute, writeProxyConfigText, type RouteEdit } from '../../ops/routes.js';
-import { proxyAddress, restartProxyStack, stackRunning } from '../../ops/stack.js';
-import { detectComposeCommand } from '../compose-command.js';
-import { printLine, printReport, printStep, printWarning } from '../output.js';
+import { applyProxyConfig } from '../apply-proxy-config.js';
+import { printLine, printReport, printStep } from '../output.js';
 
 interface RoutesOptions {
   dir: string;
@@ -68,53 +64,13 @@ export function registerRoutes(program: Command): void {
     });
 }
 
-/** With the compose command this host has (docker compose, or docker-compose v1). */
-const restartByHand = (): string => `${detectComposeCommand() ?? 'docker compose'} restart ${COMPOSE_SERVICES.proxy} ${COMPOSE_SERVICES.cloudflared}`;
-
 /** The official proxy does not reload its config: restart it (and cloudflared, in its namespace), then check. */
 async function afterEdit(dir: string, options: RoutesOptions, edit: RouteEdit, kind: 'add' | 'remove'): Promise<void> {
-  const probeHint = kind === 'add' ? `then check it: mcp-tunnel probe ${edit.route.name} --dir ${dir}` : '';
-  if (!options.restart) {
-    printLine(`The proxy reads its config at start only: restart it to apply (${restartByHand()}), ${probeHint || 'then the route is gone'}`);
-    return;
-  }
-  const state = await stackRunning(dir);
-  if (!state.running) {
-    printLine(`The stack is not running${state.detail ? ` (${state.detail})` : ''}: the route applies when it starts (mcp-tunnel up). ${probeHint}`.trim());
-    return;
-  }
-  let restarted;
-  try {
-    restarted = await restartProxyStack(dir);
-  } catch (err) {
-    if (!isUserError(err)) throw err;
-    printWarning(`the config is written, but the restart failed: ${err.message}`);
-    printLine(`Restart by hand: ${restartByHand()}`);
-    process.exitCode = err.exitCode;
-    return;
-  }
-  printStep(`restarted ${restarted.restarted.join(' and ')}${restarted.healthy ? '' : ' (the proxy is not healthy yet: mcp-tunnel status)'}`);
-  if (kind === 'remove') return;
-
-  // Confirm through the stack: the proxy container's address on its network, the probe's full path.
-  const ip = proxyAddress(restarted.proxy);
-  const port = edit.config.listenAddr.port;
-  if (!ip) {
-    printLine(`Check the route: ${probeHint.replace(/^then check it: /, '')} --proxy ws://<proxy address>:${port}/`);
-    return;
-  }
-  let result: ProbeResult;
-  try {
-    result = await runProbe({ dir, route: edit.route.name, proxyUrl: `ws://${ip}:${port}/`, timeoutMs: 10_000 });
-  } catch (err) {
-    printWarning(`could not probe the route: ${(err as Error).message}`);
-    return;
-  }
-  if (result.ok) {
-    printStep(`route ${edit.route.name} is served: MCP initialize through the proxy answered (${result.server?.name ?? 'server'})`);
-  } else {
-    const f = result.failure!;
-    printWarning(`the route is configured, but the probe failed at ${f.step} (${f.layer}): ${f.message}`);
-    if (f.hint) printLine(`hint: ${f.hint}`);
-  }
+  await applyProxyConfig({
+    dir,
+    restart: options.restart,
+    config: edit.config,
+    probeRoute: kind === 'add' ? edit.route.name : undefined,
+    appliesWhen: kind === 'add' ? 'the route applies' : 'the route is gone',
+  });
 }

@@ -57,7 +57,8 @@ export function renderStatus(s: StackStatus): void {
     const c = s.certificate;
     printLine(`Certificate: data/tls.crt ${c.expired ? 'EXPIRED on' : 'valid until'} ${c.notAfter} (${c.expired ? `${-c.daysLeft} days ago` : `${c.daysLeft} days left`})`);
   } else if (s.certificateError) printLine(`Certificate: ${s.certificateError}`);
-  if (s.docker.rootless) printLine('Docker: rootless daemon');
+  const where = s.docker.source === 'DOCKER_HOST' ? ' (DOCKER_HOST)' : s.docker.context ? ` (${s.docker.source === 'DOCKER_CONTEXT' ? 'DOCKER_CONTEXT' : 'docker context'} ${s.docker.context})` : '';
+  printLine(`Docker: ${s.docker.endpoint}${where}${s.docker.serverVersion ? `, engine ${s.docker.serverVersion}` : ''}${s.docker.rootless ? ', rootless' : ''}`);
   for (const p of s.problems) printWarning(p);
 }
 

@@ -1,9 +1,12 @@
 import { COMPOSE_SERVICES, RENEWER_SERVICE } from '../../bundle/compose-file.js';
 import { validateTunnelToken } from '../../bundle/validate.js';
-import type { DockerConnection } from '../../docker/client.js';
+import { connectDocker, type DockerConnection } from '../../docker/client.js';
 import type { ContainerDetails } from '../../docker/containers.js';
+import { describeEndpoint } from '../../docker/endpoint.js';
+import type { EnvDrift } from '../../docker/env-drift.js';
 import { UserError } from '../../errors.js';
 import { cloudflaredConnections, connectReachableDocker, HEALTHY_CONNECTIONS, readStackState } from '../stack.js';
+import { checkConfigApplied, checkLogs, checkUpstreamsFromProxy, type ProxyViewContext } from './runtime.js';
 import { fail, ok, skip, warn, type DoctorFinding } from './types.js';
 import { connectTcp } from './upstreams.js';
 
@@ -27,11 +30,21 @@ export function checkToken(envToken: string | undefined, fileToken: string | und
   return out;
 }
 
+/** The shell overriding .env for compose (a stale TUNNEL_TOKEN after a rotation): names only, never values. */
+export function checkEnvDrift(drift: readonly EnvDrift[]): DoctorFinding[] {
+  if (drift.length === 0) return [ok('env.drift', 'no variable in this shell overrides .env')];
+  return drift.map((d) => warn(`env.drift.${d.name}`, d.message, d.hint));
+}
+
 export interface StackContext {
   dir: string;
   renewerScheduled: boolean;
   timeoutMs: number;
   now: Date;
+  /** Ask Docker only over a local unix socket, start no helper (doctor --offline). */
+  offline?: boolean;
+  /** The routes to check from the proxy's own network namespace (a helper container on it). */
+  proxyView?: Omit<ProxyViewContext, 'project'>;
 }
 
 function containerFinding(id: string, service: string, c: ContainerDetails | undefined): DoctorFinding {
@@ -48,6 +61,18 @@ function containerFinding(id: string, service: string, c: ContainerDetails | und
 /** Docker reachable; the containers; cloudflared's registered connections. */
 export async function checkStack(ctx: StackContext): Promise<DoctorFinding[]> {
   let conn: DockerConnection;
+  if (ctx.offline) {
+    let local: DockerConnection | undefined;
+    try {
+      local = connectDocker();
+    } catch {
+      local = undefined;
+    }
+    if (!local?.socketPath) {
+      const why = `Docker is not behind a local unix socket (${local?.endpoint ?? 'unknown endpoint'}): not asked (--offline)`;
+      return ['docker.reachable', 'stack.proxy', 'stack.cloudflared', 'cloudflared.connections'].map((id) => skip(id, why));
+    }
+  }
   try {
     conn = await connectReachableDocker(ctx.timeoutMs);
   } catch (err) {
@@ -59,7 +84,7 @@ export async function checkStack(ctx: StackContext): Promise<DoctorFinding[]> {
       skip('cloudflared.connections', 'Docker is not reachable'),
     ];
   }
-  const out: DoctorFinding[] = [ok('docker.reachable', `Docker answers at ${conn.endpoint}`)];
+  const out: DoctorFinding[] = [ok('docker.reachable', `Docker answers at ${describeEndpoint({ host: conn.endpoint, source: conn.source ?? 'default', context: conn.context })}`)];
   let state;
   try {
     state = await readStackState(ctx.dir, conn);
@@ -70,26 +95,30 @@ export async function checkStack(ctx: StackContext): Promise<DoctorFinding[]> {
   out.push(containerFinding('stack.proxy', COMPOSE_SERVICES.proxy, state.proxy));
   out.push(containerFinding('stack.cloudflared', COMPOSE_SERVICES.cloudflared, state.cloudflared));
   if (ctx.renewerScheduled) out.push(containerFinding('stack.cert-renewer', RENEWER_SERVICE, state.renewer));
-
-  const cf = state.cloudflared;
-  if (!cf?.running) {
-    out.push(skip('cloudflared.connections', 'cloudflared is not running', 'start the stack (mcp-tunnel up), then run doctor again'));
-    return out;
+  out.push(await checkConnections(conn, state.cloudflared, ctx));
+  if (state.proxy?.running) out.push(...(await checkConfigApplied(ctx.dir, state.proxy)));
+  out.push(...(await checkLogs(conn, [{ role: 'proxy', c: state.proxy }, { role: 'cloudflared', c: state.cloudflared }])));
+  if (ctx.proxyView && state.proxy?.running) {
+    if (ctx.offline) out.push(...ctx.proxyView.routes.map((r) => skip(`upstream.from-proxy.${r.key}`, 'not checked (--offline)')));
+    else out.push(...(await checkUpstreamsFromProxy(conn, state.proxy, { project: state.project, ...ctx.proxyView })));
   }
+  return out;
+}
+
+async function checkConnections(conn: DockerConnection, cf: ContainerDetails | undefined, ctx: StackContext): Promise<DoctorFinding> {
+  if (!cf?.running) return skip('cloudflared.connections', 'cloudflared is not running', 'start the stack (mcp-tunnel up), then run doctor again');
   let count: number;
   try {
     count = await cloudflaredConnections(conn, cf);
   } catch (err) {
-    out.push(warn('cloudflared.connections', `cannot read cloudflared's log: ${(err as Error).message}`, `docker compose logs ${COMPOSE_SERVICES.cloudflared}`));
-    return out;
+    return warn('cloudflared.connections', `cannot read cloudflared's log: ${(err as Error).message}`, `docker compose logs ${COMPOSE_SERVICES.cloudflared}`);
   }
   const upFor = cf.startedAt ? ctx.now.getTime() - cf.startedAt.getTime() : Infinity;
   const outboundFix = 'check outbound TCP and UDP 7844 to 198.41.192.0/19 and 2606:4700:a0::/44 (doctor\'s egress checks), and the token (mcp-tunnel rotate-token)';
-  if (count >= HEALTHY_CONNECTIONS) out.push(ok('cloudflared.connections', `cloudflared registered ${count} tunnel connections (healthy: ${HEALTHY_CONNECTIONS})`));
-  else if (count > 0) out.push(warn('cloudflared.connections', `cloudflared registered ${count} of ${HEALTHY_CONNECTIONS} tunnel connections`, upFor < 60_000 ? 'it started less than a minute ago: run doctor again shortly' : outboundFix));
-  else if (upFor < 30_000) out.push(warn('cloudflared.connections', 'cloudflared has not registered a tunnel connection yet (started under 30 s ago)', 'run doctor again shortly'));
-  else out.push(fail('cloudflared.connections', 'cloudflared has registered no tunnel connection: Claude cannot reach the proxy', `${outboundFix}; details: docker compose logs ${COMPOSE_SERVICES.cloudflared}`));
-  return out;
+  if (count >= HEALTHY_CONNECTIONS) return ok('cloudflared.connections', `cloudflared registered ${count} tunnel connections (healthy: ${HEALTHY_CONNECTIONS})`);
+  if (count > 0) return warn('cloudflared.connections', `cloudflared registered ${count} of ${HEALTHY_CONNECTIONS} tunnel connections`, upFor < 60_000 ? 'it started less than a minute ago: run doctor again shortly' : outboundFix);
+  if (upFor < 30_000) return warn('cloudflared.connections', 'cloudflared has not registered a tunnel connection yet (started under 30 s ago)', 'run doctor again shortly');
+  return fail('cloudflared.connections', 'cloudflared has registered no tunnel connection: Claude cannot reach the proxy', `${outboundFix}; details: docker compose logs ${COMPOSE_SERVICES.cloudflared}`);
 }
 
 /** Where cloudflared dials (SPEC.md 1). The hostnames are Cloudflare's documented edge discovery names. */

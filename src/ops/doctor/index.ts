@@ -6,11 +6,14 @@ import { deploymentPaths } from '../../bundle/layout.js';
 import { proxyContainerUser } from '../../bundle/ownership.js';
 import { ValidationError } from '../../errors.js';
 import { rotationFiles } from '../ca-rotate.js';
+import { checkApi } from './api.js';
 import { checkCertificates } from './certificates.js';
 import { checkProxyConfig } from './config.js';
-import { checkEgress, checkStack, checkToken, DEFAULT_EDGE_TARGETS } from './environment.js';
+import { envDrift } from '../../docker/env-drift.js';
+import { checkEgress, checkEnvDrift, checkStack, checkToken, DEFAULT_EDGE_TARGETS } from './environment.js';
 import { checkPermissions } from './permissions.js';
-import { fail, warn, type DoctorFinding, type DoctorStatus } from './types.js';
+import { checkCloudflaredCommand } from './runtime.js';
+import { fail, skip, warn, type DoctorFinding, type DoctorStatus } from './types.js';
 import { checkUpstreams } from './upstreams.js';
 
 export type { DoctorFinding, DoctorStatus } from './types.js';
@@ -30,6 +33,13 @@ export interface DoctorOptions {
   timeoutMs?: number;
   /** MCP endpoint path for the Host-header check. Default /mcp. */
   mcpPath?: string;
+  /**
+   * No network connection at all: upstreams, the tunnel edge and api.anthropic.com are skipped, and Docker
+   * is asked only over a local unix socket.
+   */
+  offline?: boolean;
+  /** The shell environment compared with .env (default process.env). */
+  processEnv?: NodeJS.ProcessEnv;
 }
 
 export interface DoctorReport {
@@ -99,13 +109,43 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   const extraDataFiles = config.caFile?.startsWith('/data/') ? [path.posix.basename(config.caFile)] : [];
   findings.push(...(await checkPermissions({ paths, identity, identitySource, renewer: renewerScheduled, extraDataFiles })));
   findings.push(...checkToken(env.TUNNEL_TOKEN, tokenRead.text?.split('\n')[0]));
+  findings.push(...checkCloudflaredCommand(composeRead.text));
+  findings.push(...checkEnvDrift(envDrift(env, options.processEnv ?? process.env)));
 
+  const offline = options.offline === true;
   const [upstreams, stack, egress] = await Promise.all([
-    checkUpstreams({ routes: config.routes, allowedIps: config.allowedIps, tunnelDomain: domain, mcpPath: options.mcpPath ?? '/mcp', timeoutMs }),
-    checkStack({ dir: paths.dir, renewerScheduled, timeoutMs, now }),
-    checkEgress(options.edgeTargets === undefined ? DEFAULT_EDGE_TARGETS : options.edgeTargets, timeoutMs),
+    offline
+      ? config.routes.map((r) => skip(`upstream.reach.${r.key}`, `${r.key} -> ${r.raw}: not checked (--offline)`))
+      : checkUpstreams({ routes: config.routes, allowedIps: config.allowedIps, tunnelDomain: domain, mcpPath: options.mcpPath ?? '/mcp', timeoutMs }),
+    checkStack({
+      dir: paths.dir,
+      renewerScheduled,
+      timeoutMs,
+      now,
+      offline,
+      proxyView: { routes: config.routes, allowedIps: config.allowedIps, tunnelDomain: domain, mcpPath: options.mcpPath ?? '/mcp', timeoutMs },
+    }),
+    offline ? [skip('egress.tcp-7844', 'not checked (--offline)')] : checkEgress(options.edgeTargets === undefined ? DEFAULT_EDGE_TARGETS : options.edgeTargets, timeoutMs),
   ]);
   findings.push(...upstreams, ...stack, ...egress);
+  findings.push(
+    ...(await checkApi({
+      envText: envRead.text,
+      tunnelId: (await readText(paths.tunnelId)).text?.split('\n')[0]?.trim() || undefined,
+      caPem: (await readText(paths.caCert)).text,
+      timeoutMs,
+      offline,
+      processEnv: options.processEnv ?? process.env,
+    })),
+  );
+
+  // An upstream only the containers can resolve (a compose service name) gets a warning from the host-side
+  // check; once it was checked from the proxy's own namespace, that verdict is the one that counts.
+  const fromProxy = new Set(findings.filter((f) => f.id.startsWith('upstream.from-proxy.') && (f.status === 'ok' || f.status === 'fail')).map((f) => f.id.slice('upstream.from-proxy.'.length)));
+  for (const [i, f] of findings.entries()) {
+    const key = f.id.startsWith('upstream.allowed.') ? f.id.slice('upstream.allowed.'.length) : undefined;
+    if (key !== undefined && f.status === 'warn' && fromProxy.has(key)) findings[i] = skip(f.id, `${f.message} (checked from the proxy's network namespace instead: upstream.from-proxy.${key})`);
+  }
 
   const counts: Record<DoctorStatus, number> = { ok: 0, warn: 0, fail: 0, skip: 0 };
   for (const f of findings) counts[f.status]++;
