@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import { readTextIfExists } from './atomic-file.js';
 import { hasRenewerService, renderComposeFile, renewerAccess, type RenewerAccess } from './compose-file.js';
 import { resolveCa, resolveServerCert, type CaResolution, type ServerCertResolution } from './credentials.js';
-import { updateEnvFile, type EnvEntry } from './env-file.js';
+import { parseEnvFile, updateEnvFile, type EnvEntry } from './env-file.js';
 import { updateGitignore, type ExistingDeployment } from './existing.js';
 import { writeBuildContext } from './build-context.js';
 import { applyChanges, classifyFiles, type FileChange, type PlannedDir, type PlannedFile } from './file-plan.js';
@@ -80,7 +80,9 @@ export async function planInit(settings: InitSettings, existing: ExistingDeploym
     { key: 'TUNNEL_TOKEN', value: settings.tunnelToken, comment: 'The tunnel token cloudflared connects with (secret).' },
     { key: 'MCP_TUNNEL_UID', value: String(identity.uid), comment: 'The containers run as this user and group: the owner of data/tls.key (see README, "Key permissions").' },
     { key: 'MCP_TUNNEL_GID', value: String(identity.gid) },
-    { key: 'COMPOSE_PROJECT_NAME', value: projectNameFor(settings.dir), comment: 'Names the containers <project>-<service>-1 for docker compose and mcp-tunnel alike.' },
+    // The project name is the stack's identity (its containers and network carry it): once written it is
+    // kept, so a moved or copied directory re-run with no flags changes nothing.
+    { key: 'COMPOSE_PROJECT_NAME', value: (existing.envText && parseEnvFile(existing.envText).COMPOSE_PROJECT_NAME) || projectNameFor(settings.dir), comment: 'Names the containers <project>-<service>-1 for docker compose and mcp-tunnel alike.' },
   ];
   if (settings.baseImage) env.push({ key: 'MCP_TUNNEL_BASE_IMAGE', value: settings.baseImage, comment: 'Base image of the builtin proxy build (needs node >= 22).' });
 
