@@ -45,7 +45,15 @@ function inside(root: string, file: string): string {
 }
 
 /** Replaces `changes` as one transaction (module comment); `operation` names it in recovery notes. */
-export async function writeFilesTogether(root: string, operation: string, changes: TransactionChange[]): Promise<void> {
+export interface TransactionHooks {
+  /**
+   * Called after each step ('staged' per file, 'committed', 'applied' per rename). Tests kill the process
+   * here (SIGKILL) to prove that every interruption point is completed or rolled back by the next run.
+   */
+  onStep?: (step: 'staged' | 'committed' | 'applied', index: number) => void;
+}
+
+export async function writeFilesTogether(root: string, operation: string, changes: TransactionChange[], hooks: TransactionHooks = {}): Promise<void> {
   const dir = path.resolve(root);
   const entries: JournalEntry[] = [];
   const staged: string[] = [];
@@ -59,6 +67,7 @@ export async function writeFilesTogether(root: string, operation: string, change
       const tmp = await stageFile(change.path, change.content, change.options);
       staged.push(tmp);
       entries.push({ target, staged: inside(dir, tmp), sha256: sha256(change.content) });
+      hooks.onStep?.('staged', staged.length - 1);
     }
   } catch (err) {
     for (const tmp of staged) await fs.unlink(tmp).catch(() => undefined);
@@ -74,7 +83,8 @@ export async function writeFilesTogether(root: string, operation: string, change
     throw err;
   }
   // Committed: from here on a failure leaves the journal for the next run to finish.
-  await applyJournal(dir, journal);
+  hooks.onStep?.('committed', 0);
+  await applyJournal(dir, journal, (i) => hooks.onStep?.('applied', i));
   await fs.unlink(journalFile).catch((err: unknown) => {
     throw asEnvironmentError(err, { action: 'remove', file: journalFile });
   });
@@ -82,10 +92,11 @@ export async function writeFilesTogether(root: string, operation: string, change
 }
 
 /** Renames (or removes) every entry; returns the targets it could not bring to the journal's content. */
-async function applyJournal(dir: string, journal: Journal): Promise<string[]> {
+async function applyJournal(dir: string, journal: Journal, onApplied?: (index: number) => void): Promise<string[]> {
   const failed: string[] = [];
   const dirs = new Set<string>();
-  for (const entry of journal.entries) {
+  for (const [index, entry] of journal.entries.entries()) {
+    if (index > 0) onApplied?.(index - 1);
     const target = path.join(dir, entry.target);
     dirs.add(path.dirname(target));
     try {
@@ -111,6 +122,7 @@ async function applyJournal(dir: string, journal: Journal): Promise<string[]> {
       throw asEnvironmentError(err, { action: 'complete the interrupted write of', file: target });
     }
   }
+  if (journal.entries.length > 0) onApplied?.(journal.entries.length - 1);
   for (const d of dirs) await fsyncDir(d);
   return failed;
 }
