@@ -1,3 +1,4 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -87,6 +88,37 @@ describe('a transaction killed at every step', () => {
     expect(() => JSON.parse(r.stdout)).not.toThrow();
     expect(r.stderr).toBe('warning: an earlier renew-cert was interrupted after it had everything on disk: completed it (data/tls.key.previous, data/tls.crt.previous, data/tls.key, data/tls.crt)');
     expect(contents(dir)).toEqual(['new', 'new', 'new', 'new']);
+  });
+});
+
+describe('renew-cert: the rollback copy is always a matching pair', () => {
+  it('after repairing a "new key + old cert" state it keeps no mismatched copy, and removes a broken one', async () => {
+    const dir = path.join(work, 'renew');
+    const token = path.join(work, 'renew-token');
+    fs.writeFileSync(token, Buffer.from(JSON.stringify({ a: 'a', t: 't', s: 's' })).toString('base64'));
+    const init = await runCli(['init', '--dir', dir, '--tunnel-id', 'tnl_01abc', '--tunnel-domain', 'abcd1234.tunnel.anthropic.com', '--tunnel-token-file', token, '--route', 'docs=http://10.0.0.5:8080']);
+    expect(init.exitCode).toBe(0);
+    const data = (f: string): string => path.join(dir, 'data', f);
+    const pairMatches = (crt: string, key: string): boolean => new X509Certificate(fs.readFileSync(data(crt))).checkPrivateKey(createPrivateKey(fs.readFileSync(data(key))));
+    expect((await runCli(['renew-cert', '--dir', dir, '--force'])).exitCode).toBe(0);
+    expect(pairMatches('tls.crt.previous', 'tls.key.previous')).toBe(true);
+
+    // The state a torn swap used to leave: the new key with the old certificate; and a broken rollback copy.
+    fs.copyFileSync(data('tls.crt.previous'), data('tls.crt'));
+    fs.writeFileSync(data('tls.key.previous'), fs.readFileSync(data('tls.key')));
+    const r = await runCli(['renew-cert', '--dir', dir]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/the old pair was unusable: data\/tls.key does not belong to data\/tls.crt/);
+    expect(r.stdout).not.toMatch(/kept as data\/tls.crt.previous/);
+    expect(pairMatches('tls.crt', 'tls.key')).toBe(true);
+    expect(fs.existsSync(data('tls.crt.previous')) || fs.existsSync(data('tls.key.previous'))).toBe(false);
+
+    // A half rollback copy goes too; a matching one is kept when the live pair is unusable.
+    expect((await runCli(['renew-cert', '--dir', dir, '--force'])).exitCode).toBe(0);
+    fs.rmSync(data('tls.key.previous'));
+    fs.writeFileSync(data('tls.key'), fs.readFileSync(data('tls.key')).toString().replace(/[A-Za-z]/, (c) => (c === 'A' ? 'B' : 'A')));
+    expect((await runCli(['renew-cert', '--dir', dir])).exitCode).toBe(0);
+    expect(fs.existsSync(data('tls.crt.previous'))).toBe(false);
   });
 });
 
