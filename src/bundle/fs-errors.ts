@@ -15,7 +15,7 @@ export interface SystemError extends Error {
 
 /** An errno-style error from Node (code EACCES, ENOTDIR, ...), not one of Node's own ERR_* codes. */
 export function isSystemError(err: unknown): err is SystemError {
-  return err instanceof Error && typeof (err as { code?: unknown }).code === 'string' && /^E[A-Z0-9]+$/.test((err as unknown as { code: string }).code);
+  return err instanceof Error && typeof (err as { code?: unknown }).code === 'string' && /^(E[A-Z0-9]+|EAI_[A-Z]+)$/.test((err as unknown as { code: string }).code);
 }
 
 interface Explanation {
@@ -25,6 +25,8 @@ interface Explanation {
 }
 
 const OWNER_HINT = 'run as the user who owns the deployment directory (root if init ran as root), or pass --dir to a directory you can write';
+
+const NETWORK_HINT = 'check that the service is running and reachable from this host (for Docker: is the daemon running? docker info)';
 
 const EXPLAIN: Record<string, Explanation> = {
   EACCES: { why: 'permission denied', code: 'FS_PERMISSION_DENIED', hint: OWNER_HINT },
@@ -40,6 +42,13 @@ const EXPLAIN: Record<string, Explanation> = {
   EMFILE: { why: 'too many open files', code: 'FS_LIMIT', hint: 'raise the open-files limit (ulimit -n) and run the command again' },
   ENFILE: { why: 'too many open files on the system', code: 'FS_LIMIT', hint: 'close other programs or raise the system limit, then run the command again' },
   EIO: { why: 'input/output error', code: 'FS_IO', hint: 'check the disk (dmesg) and run the command again' },
+  ECONNREFUSED: { why: 'connection refused', code: 'NETWORK_UNREACHABLE', hint: NETWORK_HINT },
+  ECONNRESET: { why: 'connection reset', code: 'NETWORK_UNREACHABLE', hint: NETWORK_HINT },
+  ETIMEDOUT: { why: 'timed out', code: 'NETWORK_UNREACHABLE', hint: NETWORK_HINT },
+  EHOSTUNREACH: { why: 'host unreachable', code: 'NETWORK_UNREACHABLE', hint: NETWORK_HINT },
+  ENETUNREACH: { why: 'network unreachable', code: 'NETWORK_UNREACHABLE', hint: NETWORK_HINT },
+  ENOTFOUND: { why: 'name not found', code: 'NETWORK_UNREACHABLE', hint: NETWORK_HINT },
+  EAI_AGAIN: { why: 'name lookup failed', code: 'NETWORK_UNREACHABLE', hint: NETWORK_HINT },
 };
 
 const VERB: Record<string, string> = {
@@ -61,6 +70,8 @@ const VERB: Record<string, string> = {
   opendir: 'list',
   fsync: 'flush',
   copyfile: 'copy',
+  connect: 'connect to',
+  getaddrinfo: 'resolve',
 };
 
 /**
@@ -70,7 +81,8 @@ const VERB: Record<string, string> = {
 export function environmentErrorFor(err: SystemError, context: { action?: string; file?: string; hint?: string } = {}): EnvironmentError {
   const known = EXPLAIN[err.code];
   const action = context.action ?? (err.syscall ? VERB[err.syscall] ?? err.syscall : 'use');
-  const file = context.file ?? err.path;
+  const address = (err as { address?: unknown; port?: unknown }).address;
+  const file = context.file ?? err.path ?? (typeof address === 'string' ? `${address}${(err as { port?: unknown }).port ? `:${String((err as { port?: unknown }).port)}` : ''}` : undefined);
   const why = known?.why ?? err.code;
   const message = file ? `cannot ${action} ${file}: ${why}` : `${action} failed: ${why}`;
   return new EnvironmentError(message, context.hint ?? known?.hint ?? 'check the file system and run the command again', err, known?.code ?? 'FS_ERROR');
