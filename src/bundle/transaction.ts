@@ -44,7 +44,6 @@ function inside(root: string, file: string): string {
   return rel;
 }
 
-/** Replaces `changes` as one transaction (module comment); `operation` names it in recovery notes. */
 export interface TransactionHooks {
   /**
    * Called after each step ('staged' per file, 'committed', 'applied' per rename). Tests kill the process
@@ -53,6 +52,7 @@ export interface TransactionHooks {
   onStep?: (step: 'staged' | 'committed' | 'applied', index: number) => void;
 }
 
+/** Replaces `changes` as one transaction (module comment); `operation` names it in recovery notes. */
 export async function writeFilesTogether(root: string, operation: string, changes: TransactionChange[], hooks: TransactionHooks = {}): Promise<void> {
   const dir = path.resolve(root);
   const entries: JournalEntry[] = [];
@@ -74,6 +74,15 @@ export async function writeFilesTogether(root: string, operation: string, change
     throw err;
   }
   if (entries.length === 0) return;
+  if (entries.length === 1 && staged.length === 1) {
+    // One file needs no journal: its rename is atomic on its own.
+    await fs.rename(staged[0]!, path.join(dir, entries[0]!.target)).catch(async (err: unknown) => {
+      await fs.unlink(staged[0]!).catch(() => undefined);
+      throw asEnvironmentError(err, { action: 'replace', file: path.join(dir, entries[0]!.target) });
+    });
+    await fsyncDir(path.dirname(path.join(dir, entries[0]!.target)));
+    return;
+  }
   const journalFile = path.join(dir, `.mcp-tunnel-txn.${writerStamp()}.json`);
   const journal: Journal = { version: 1, operation, entries };
   try {

@@ -3,7 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import YAML from 'yaml';
 import { readWifSettings, type CredentialFlow } from '../anthropic/settings.js';
-import { readTextIfExists, writeFileSafely } from '../bundle/atomic-file.js';
+import { ensureDir, readTextIfExists, writeFileSafely } from '../bundle/atomic-file.js';
 import { parseEnvFile, readEnvTextIfExists } from '../bundle/env-file.js';
 import { asEnvironmentError } from '../bundle/fs-errors.js';
 import { deploymentPaths } from '../bundle/layout.js';
@@ -192,9 +192,7 @@ export async function writeHelmExport(exp: HelmExport, outDir: string): Promise<
     throw asEnvironmentError(err, { action: 'use --out', file: out });
   });
   if (st && !st.isDirectory()) throw new ValidationError(`--out ${outDir} is a file, not a directory; nothing was written`, 'pass --out a directory (it is created if missing)', 'OUT_NOT_A_DIRECTORY');
-  if (!st) await fs.mkdir(out, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
-    throw asEnvironmentError(err, { action: 'create the directory', file: out });
-  });
+  if (!st) await ensureDir(out, 0o700);
   const written: string[] = [];
   for (const f of exp.files) {
     const file = path.join(out, f.name);

@@ -83,9 +83,14 @@ function assertConsistent(dir: string): void {
 async function timed(args: string[]): Promise<number> {
   const started = performance.now();
   const r = await runCli(args, { timeoutMs: RUN_TIMEOUT_MS });
-  expect(r.stderr).toBe('');
-  expect(r.exitCode).toBe(0);
+  expect(r.exitCode, r.stderr).toBe(0);
   return performance.now() - started;
+}
+
+/** The command's duration: the median of three uninterrupted runs (one run is at the mercy of the load). */
+async function measure(next: () => string[]): Promise<number> {
+  const runs = [await timed(next()), await timed(next()), await timed(next())].sort((a, b) => a - b);
+  return runs[1]!;
 }
 
 interface Stats {
@@ -125,8 +130,8 @@ async function trials(name: string, measured: number, setup: (i: number) => Prom
 
 describe('kill -9 at random moments, then a re-run', () => {
   it('init (fresh directory)', async () => {
-    const measured = await timed(initArgs(path.join(work, 'fresh-measure'), 0));
     let n = 0;
+    const measured = await measure(() => initArgs(path.join(work, `fresh-measure-${n++}`), 0));
     await trials('init (fresh)', measured, async (i) => {
       const dir = path.join(work, `fresh-${n++}`);
       const args = initArgs(dir, i);
@@ -136,14 +141,15 @@ describe('kill -9 at random moments, then a re-run', () => {
 
   it('init --force (existing deployment, new domain and route each time)', async () => {
     const dir = path.join(work, 'force');
-    const measured = await timed(initArgs(dir, 0, ['--force']));
+    let m = 0;
+    const measured = await measure(() => initArgs(dir, 3000 + m++, ['--force']));
     await trials('init --force', measured, async (i) => ({ dir, killed: initArgs(dir, 1000 + i, ['--force']), rerun: initArgs(dir, 2000 + i, ['--force']) }));
   }, TEST_TIMEOUT_MS);
 
   it('renew-cert --force', async () => {
     const dir = path.join(work, 'renew');
     await timed(initArgs(dir, 0));
-    const measured = await timed(['renew-cert', '--dir', dir, '--force']);
+    const measured = await measure(() => ['renew-cert', '--dir', dir, '--force']);
     await trials('renew-cert --force', measured, async () => ({ dir, killed: ['renew-cert', '--dir', dir, '--force'], rerun: ['renew-cert', '--dir', dir, '--force'] }));
   }, TEST_TIMEOUT_MS);
 
@@ -151,9 +157,7 @@ describe('kill -9 at random moments, then a re-run', () => {
     const dir = path.join(work, 'rotate');
     await timed(initArgs(dir, 0));
     const rotate = (): string[] => ['rotate-token', '--dir', dir, '--tunnel-token-file', tokenFile(), '--wait-timeout', '5'];
-    const started = performance.now();
-    expect((await runCli(rotate(), { timeoutMs: RUN_TIMEOUT_MS })).exitCode).toBe(0);
-    const measured = performance.now() - started;
+    const measured = await measure(rotate);
     await trials('rotate-token', measured, async () => ({ dir, killed: rotate(), rerun: rotate() }));
   }, TEST_TIMEOUT_MS);
 
@@ -162,9 +166,7 @@ describe('kill -9 at random moments, then a re-run', () => {
     await timed(initArgs(dir, 0));
     let n = 0;
     const add = (): string[] => ['routes', 'add', `x${n++}`, `http://10.0.1.${(n % 250) + 1}:8080`, '--dir', dir, '--no-restart'];
-    const started = performance.now();
-    expect((await runCli(add(), { timeoutMs: RUN_TIMEOUT_MS })).exitCode).toBe(0);
-    const measured = performance.now() - started;
+    const measured = await measure(add);
     await trials('routes add --no-restart', measured, async () => ({ dir, killed: add(), rerun: add() }));
   }, TEST_TIMEOUT_MS);
 });

@@ -15,7 +15,7 @@ function errnoOf(fn: () => unknown): NodeJS.ErrnoException {
 describe('operating-system errors are the environment (exit 3), with one line and a hint', () => {
   it('ENOTDIR from a real mkdir under a file', () => {
     const err = errnoOf(() => fs.mkdirSync('/etc/hostname/sub'));
-    expect(isSystemError(err)).toBe(true);
+    if (!isSystemError(err)) throw new Error('expected an errno error');
     const e = environmentErrorFor(err);
     expect([e.exitCode, e.code, e.message]).toEqual([3, 'FS_NOT_A_DIRECTORY', 'cannot create the directory /etc/hostname/sub: a part of the path is a file, not a directory']);
     expect(e.hint).toMatch(/\S/);
