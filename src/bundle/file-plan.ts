@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import { ensureDir } from './atomic-file.js';
 import { asEnvironmentError } from './fs-errors.js';
-import { writeFilesTogether } from './transaction.js';
+import { writeFilesTogether, type TransactionHooks } from './transaction.js';
 
 /**
  * A deployment write is planned first and applied second, so that init can show what it will do, ask
@@ -53,7 +53,7 @@ export interface PlannedDir {
  * by the next one, so the CA never exists without its key, nor .env without data/tunnel-token. The
  * journal lives in the first planned directory (the deployment directory), which holds every file.
  */
-export async function applyChanges(dirs: PlannedDir[], changes: FileChange[], operation = 'init'): Promise<void> {
+export async function applyChanges(dirs: PlannedDir[], changes: FileChange[], operation = 'init', hooks?: TransactionHooks): Promise<void> {
   for (const dir of dirs) await ensureDir(dir.path, dir.mode);
   const root = dirs[0]?.path;
   if (root === undefined) throw new Error('applyChanges needs the deployment directory first in dirs');
@@ -62,6 +62,7 @@ export async function applyChanges(dirs: PlannedDir[], changes: FileChange[], op
     root,
     operation,
     writes.map((c) => ({ path: c.path, content: c.content, options: { mode: c.mode, owner: c.owner } })),
+    hooks,
   );
   for (const change of changes) {
     if (change.status !== 'repair') continue;

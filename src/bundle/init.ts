@@ -6,6 +6,7 @@ import { resolveCa, resolveServerCert, type CaResolution, type ServerCertResolut
 import { parseEnvFile, updateEnvFile, type EnvEntry } from './env-file.js';
 import { updateGitignore, type ExistingDeployment } from './existing.js';
 import { writeBuildContext } from './build-context.js';
+import type { TransactionHooks } from './transaction.js';
 import { applyChanges, classifyFiles, type FileChange, type PlannedDir, type PlannedFile } from './file-plan.js';
 import { CONTAINER_PATHS, deploymentPaths, projectNameFor, type DeploymentPaths } from './layout.js';
 import { containerIdentity, type ContainerIdentity } from './ownership.js';
@@ -161,8 +162,8 @@ export { deploymentPaths };
  * Writes the plan. The builtin engine also gets DIR/build/, the context `docker compose` builds the
  * proxy image from, refreshed on every run so it always matches this version of mcp-tunnel.
  */
-export async function applyInit(plan: InitPlan, options: { packageRoot?: string } = {}): Promise<void> {
-  await applyChanges(plan.dirs, plan.changes);
+export async function applyInit(plan: InitPlan, options: { packageRoot?: string; hooks?: TransactionHooks } = {}): Promise<void> {
+  await applyChanges(plan.dirs, plan.changes, 'init', options.hooks);
   if (plan.renewerAccess) await fs.chown(plan.paths.dataDir, -1, plan.renewerAccess.dataDir.gid);
   if (plan.engine === 'builtin' || plan.autoRenew) await writeBuildContext(plan.paths.dir, options);
 }

@@ -91,6 +91,37 @@ describe('a transaction killed at every step', () => {
   });
 });
 
+describe('the first init killed between writing ca.key and ca.crt', () => {
+  it('is finished by the next init (same CA, nothing left over), which says so', async () => {
+    const dir = path.join(work, 'first-init');
+    const tokenValue = Buffer.from(JSON.stringify({ a: 'a', t: 't', s: 's' })).toString('base64');
+    const token = path.join(work, 'first-init-token');
+    fs.writeFileSync(token, tokenValue);
+    const dist = (m: string): string => JSON.stringify(pathToFileURL(path.join(REPO_ROOT, 'dist', m)).href);
+    // init's own plan and apply, killed right after the first rename (ca.key in place, ca.crt not yet).
+    const script = `
+      const { planInit, applyInit, deploymentPaths } = await import(${dist('bundle/init.js')});
+      const { readExistingDeployment } = await import(${dist('bundle/existing.js')});
+      const { VERSION } = await import(${dist('version.js')});
+      const dir = ${JSON.stringify(dir)};
+      const settings = { dir, tunnelId: 'tnl_01abc', tunnelDomain: 'abcd1234.tunnel.anthropic.com', tunnelToken: ${JSON.stringify(tokenValue)}, routes: [{ name: 'docs', url: 'http://10.0.0.5:8080' }], engine: 'official' };
+      const plan = await planInit(settings, await readExistingDeployment(deploymentPaths(dir)), { now: new Date(), invoker: { uid: process.getuid(), gid: process.getgid() }, version: VERSION });
+      await applyInit(plan, { hooks: { onStep: (s, i) => { if (s === 'applied' && i === 0) process.kill(process.pid, 'SIGKILL'); } } });`;
+    const killed = await execa(process.execPath, ['--input-type=module', '-e', script], { reject: false, timeout: 30_000 });
+    expect(killed.signal, killed.stderr).toBe('SIGKILL');
+    expect(fs.existsSync(path.join(dir, 'data/ca.key'))).toBe(true);
+    expect(fs.existsSync(path.join(dir, 'data/ca.crt'))).toBe(false);
+
+    const r = await runCli(['init', '--dir', dir, '--tunnel-id', 'tnl_01abc', '--tunnel-domain', 'abcd1234.tunnel.anthropic.com', '--tunnel-token-file', token, '--route', 'docs=http://10.0.0.5:8080']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^warning: an earlier init was interrupted after it had everything on disk: completed it \(data\/ca.key, data\/ca.crt, /);
+    expect(r.stdout).toMatch(/CA: reused data\/ca.crt/);
+    const ca = new X509Certificate(fs.readFileSync(path.join(dir, 'data/ca.crt')));
+    expect(ca.checkPrivateKey(createPrivateKey(fs.readFileSync(path.join(dir, 'data/ca.key'))))).toBe(true);
+    expect(fs.readdirSync(dir).concat(fs.readdirSync(path.join(dir, 'data'))).filter((n) => /mcp-tunnel/.test(n))).toEqual([]);
+  });
+});
+
 describe('renew-cert: the rollback copy is always a matching pair', () => {
   it('after repairing a "new key + old cert" state it keeps no mismatched copy, and removes a broken one', async () => {
     const dir = path.join(work, 'renew');
