@@ -21,8 +21,11 @@ import { ensureNginx, freePort, startNginx } from './lib/nginx.mjs';
 import { renderMarkdown, renderSvg, updateDocs } from './lib/report.mjs';
 import { Children, childPids, cpuMeter, loadAvg, nextMessage, round, rssBytes, sleep, summarize, cpuSeconds } from './lib/system.mjs';
 import { runWrk } from './lib/wrk.mjs';
+// The same network guard as the tests, here and in every node process the bench starts.
+import '../test/guard/net-guard.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
+process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import=${path.join(HERE, '..', 'test', 'guard', 'net-guard.mjs')}`.trim();
 const ROOT = path.resolve(HERE, '..');
 const LIB = path.join(HERE, 'lib');
 const OVERALL_LIMIT_MS = 12 * 60_000;

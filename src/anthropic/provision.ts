@@ -6,7 +6,7 @@ import { resolveCa, type CaResolution } from '../bundle/credentials.js';
 import { applyChanges, classifyFiles, type PlannedFile } from '../bundle/file-plan.js';
 import type { DeploymentPaths } from '../bundle/layout.js';
 import { validateTunnelId, validateTunnelToken } from '../bundle/validate.js';
-import { EnvironmentError, UserError, ValidationError } from '../errors.js';
+import { EnvironmentError, ExitCode, isUserError, UserError, ValidationError } from '../errors.js';
 import { DEFAULT_MAX_RETRIES, type FederationSettings, type TunnelsClient } from './client.js';
 import { explainApiError, type ApiErrorContext, type ApiOperation } from './errors.js';
 
@@ -236,9 +236,9 @@ async function sendOnce<T>(
         try {
           found = await recover(startedAt);
         } catch (recoverErr) {
-          throw new EnvironmentError(
+          throw new UserError(
             `${(explain(err) as Error).message}; whether the request took effect could not be checked (${(explain(recoverErr) as Error).message})`,
-            'check the tunnel in the Console before re-running',
+            { hint: 'check the tunnel in the Console before re-running', exitCode: ExitCode.environment, code: 'API_OUTCOME_UNKNOWN' },
           );
         }
         if (found !== undefined) return { value: found, recovered: true };
@@ -261,8 +261,8 @@ async function createTunnel(options: ProvisionOptions, base: Omit<ApiErrorContex
     );
     return { tunnel: value, action: recovered ? 'adopted' : 'created' };
   } catch (err) {
-    if (err instanceof EnvironmentError && /could not be checked/.test(err.message)) {
-      throw new EnvironmentError(err.message, `look in the Console for a tunnel named "${displayName}" created just now: pass its ID with --tunnel-id (or archive it), then re-run`);
+    if (isUserError(err) && err.code === 'API_OUTCOME_UNKNOWN') {
+      throw new UserError(err.message, { exitCode: err.exitCode, code: err.code, hint: `look in the Console for a tunnel named "${displayName}" created just now: pass its ID with --tunnel-id (or archive it), then re-run` });
     }
     throw err;
   }

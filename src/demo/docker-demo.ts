@@ -8,7 +8,7 @@ import { DEFAULT_BUILTIN_BASE_IMAGE } from '../bundle/images.js';
 import { UserError } from '../errors.js';
 import { composeDown, composeUp, connectDocker, pingDocker, type DockerConnection } from '../docker/index.js';
 import { createCa, issueServerCert } from '../pki/index.js';
-import type { DemoResult, RunDemoOptions } from './run-demo.js';
+import type { DemoResult, RunDemoOptions } from './types.js';
 import { DEMO_DOMAIN, DEMO_ROUTE, DemoRun } from './steps.js';
 
 /** The sample server's port inside its container. */

@@ -5,62 +5,14 @@ import path from 'node:path';
 import { deploymentPaths } from '../bundle/layout.js';
 import { parseProxyConfig } from '../bundle/proxy-config.js';
 import { createCa, issueServerCert } from '../pki/index.js';
-import type { ProbeFailure, ProbeResult } from '../probe/index.js';
 import { createJsonLogger } from '../proxy/logger.js';
 import { startProxy, type RunningProxy } from '../proxy/server.js';
 import { startSampleMcpServer, type SampleMcpServer } from './sample-server.js';
 import { DEMO_DOMAIN, DEMO_ROUTE, DemoRun } from './steps.js';
+import type { DemoResult, RunDemoOptions } from './types.js';
 
 export { DEMO_DOMAIN, DEMO_ROUTE };
-
-export interface DemoStep {
-  step: string;
-  ok: boolean;
-  ms: number;
-  detail: string;
-  error?: ProbeFailure;
-}
-
-export interface DemoHandle {
-  /** The temporary deployment directory (config/mcp-proxy.yaml, data/ca.crt, ...). */
-  dir: string;
-  /** ws://127.0.0.1:PORT/ */
-  proxyUrl: string;
-  adminUrl: string | undefined;
-  upstreamUrl: string;
-  domain: string;
-  route: string;
-}
-
-export interface RunDemoOptions {
-  /** Called as each step finishes. */
-  onStep?: (step: DemoStep) => void;
-  /** Aborting stops at the next step boundary (or inside the probe) and still cleans up. */
-  signal?: AbortSignal;
-  /** Who the `hello` tool greets. */
-  name?: string;
-  /** Bound for each probe step. Default 10 s. */
-  timeoutMs?: number;
-  /**
-   * Called after the probe passed, with everything still running; the demo tears down when the returned
-   * promise settles (`demo --keep` waits here for Ctrl-C).
-   */
-  whileRunning?: (handle: DemoHandle) => Promise<void>;
-}
-
-export interface DemoResult {
-  ok: boolean;
-  steps: DemoStep[];
-  probe?: ProbeResult;
-  /** The `hello` tool's answer. */
-  greeting?: string;
-  /** The first failure, if any. */
-  failure?: { step: string; message: string; hint?: string; layer?: string };
-  /** The proxy's JSON log lines (for a failure report). */
-  proxyLog: string[];
-  /** True when the temp directory is gone and every listener closed. */
-  cleanedUp: boolean;
-}
+export type { DemoHandle, DemoResult, DemoStep, RunDemoOptions } from './types.js';
 
 /**
  * `mcp-tunnel demo`: the whole data path on loopback with nothing but this package. A throwaway CA and a

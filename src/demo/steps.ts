@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { UserError } from '../errors.js';
 import { runProbe } from '../probe/index.js';
-import type { DemoResult, DemoStep, RunDemoOptions } from './run-demo.js';
+import type { DemoResult, DemoStep, RunDemoOptions } from './types.js';
 
 /** The throwaway tunnel domain: under .localhost, which never resolves off this machine (RFC 6761). */
 export const DEMO_DOMAIN = 'demo.tunnel.localhost';

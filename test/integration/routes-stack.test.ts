@@ -54,15 +54,18 @@ describe.skipIf(!dockerReady)('routes and doctor on a running stack', () => {
     cleanup.project(project, dir, FILES);
     const tokenFile = path.join(work, 'token');
     fs.writeFileSync(tokenFile, `${fakeTunnelToken()}\n`, { mode: 0o600 });
+    mcp = await startSampleMcpServer({ host: '0.0.0.0' });
+    // doctor dials every upstream from the host: the first route is this test's own server on loopback, and
+    // allowed_ips keeps the default private ranges so `routes add` can use the compose network's gateway.
+    const allowed = ['127.0.0.1/32', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'].flatMap((cidr) => ['--allowed-ip', cidr]);
     const init = await runCli([
       'init', '--dir', dir, '--tunnel-id', 'tnl_01routes', '--tunnel-domain', DOMAIN, '--tunnel-token-file', tokenFile,
-      '--route', 'docs=http://10.0.0.5:8080', '--proxy', 'builtin', '--base-image', base,
+      '--route', `docs=http://127.0.0.1:${mcp.port}`, ...allowed, '--proxy', 'builtin', '--base-image', base,
     ]);
     expect(init.exitCode, init.stderr).toBe(0);
     fs.writeFileSync(path.join(dir, 'compose.test.yaml'), renderTestOverride({ standinImage: standin, proxyImage }));
     const up = await compose(['up', '-d']);
     if (up.exitCode !== 0) throw new Error(`docker-compose up -d failed:\n${String(up.stderr)}`);
-    mcp = await startSampleMcpServer({ host: '0.0.0.0' });
   }, 400_000);
 
   afterAll(async () => {
