@@ -125,7 +125,6 @@ const DEPENDENCIES = [
   'zod',
   'ws',
   'dotenv',
-  'write-file-atomic',
 ];
 
 /**
