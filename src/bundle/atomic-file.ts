@@ -205,7 +205,9 @@ export async function readBufferIfExists(file: string): Promise<Buffer | undefin
   try {
     return await fs.readFile(file);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw asEnvironmentError(err, { action: 'read', file, hint: 'check the file permissions (run as the user who ran init)' });
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    const permission = code === 'EACCES' || code === 'EPERM';
+    throw asEnvironmentError(err, { action: 'read', file, hint: permission ? 'check the file permissions (run as the user who ran init)' : undefined });
   }
 }

@@ -2,10 +2,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
 import { readTextIfExists } from '../bundle/atomic-file.js';
-import { asEnvironmentError } from '../bundle/fs-errors.js';
 import { writeFilesTogether, type TransactionChange } from '../bundle/transaction.js';
 import { parseEnvFile } from '../bundle/env-file.js';
 import { deploymentPaths, type DeploymentPaths } from '../bundle/layout.js';
+import { requireDeploymentDir } from '../bundle/deployment-dir.js';
 import { OFFICIAL_CONTAINER_ID } from '../bundle/ownership.js';
 import { validateDomain } from '../bundle/validate.js';
 import { EnvironmentError, ValidationError, isUserError } from '../errors.js';
@@ -212,11 +212,7 @@ function judgeCurrent(certPem: string | undefined, keyPem: string | undefined, c
 export async function renewServerCertificate(options: RenewOptions): Promise<RenewResult> {
   const now = options.now ?? new Date();
   const paths = deploymentPaths(options.dir);
-  const stat = await fs.stat(paths.dir).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined;
-    throw asEnvironmentError(err, { action: 'use --dir', file: paths.dir });
-  });
-  if (!stat?.isDirectory()) throw new ValidationError(`deployment directory ${paths.dir} does not exist`, 'pass --dir to the directory mcp-tunnel init wrote');
+  await requireDeploymentDir(paths.dir, 'pass --dir to the directory mcp-tunnel init wrote');
 
   const ca = await loadExistingCa(paths, now);
   const certPem = await readOrExplain(paths.tlsCert, 'data/tls.crt');

@@ -141,6 +141,15 @@ const CASES: Case[] = [
     message: /cannot use --dir .*token\/sub: a part of the path is a file, not a directory/,
     watch: () => work,
   },
+  ...[['renew-cert'], ['rotate-token'], ['routes', 'list'], ['doctor'], ['probe', 'docs'], ['up'], ['export', 'helm']].map(
+    (cmd): Case => ({
+      name: `${cmd.join(' ')} --dir under a regular file (ENOTDIR)`,
+      run: () => runCli([...cmd, '--dir', path.join(tokenFile, 'sub')]),
+      exitCode: 3,
+      message: /cannot (use --dir|read) .*token\/sub.*: a part of the path is a file, not a directory/,
+      watch: () => work,
+    }),
+  ),
   {
     name: 'rotate-token with "!!" pasted into the token',
     run: async () => {
