@@ -121,10 +121,17 @@ async function applyJournal(dir: string, journal: Journal, onApplied?: (index: n
         throw err;
       });
       if (content !== undefined && sha256(content) === entry.sha256) {
-        await fs.rename(staged, target);
-        continue;
+        // ENOENT: another run recovering the same journal renamed it first; the check below settles it.
+        const renamed = await fs.rename(staged, target).then(
+          () => true,
+          (err: NodeJS.ErrnoException) => {
+            if (err.code === 'ENOENT') return false;
+            throw err;
+          },
+        );
+        if (renamed) continue;
       }
-      // Already renamed by the interrupted run?
+      // Already renamed by the interrupted run (or a concurrent recovery)?
       const current = await fs.readFile(target).catch(() => undefined);
       if (current === undefined || sha256(current) !== entry.sha256) failed.push(entry.target);
     } catch (err) {
@@ -157,7 +164,7 @@ function validJournal(value: unknown): value is Journal {
 }
 
 export interface RecoveryNote {
-  kind: 'completed' | 'incomplete' | 'rolled-back';
+  kind: 'completed' | 'incomplete' | 'rolled-back' | 'unreadable';
   /** The interrupted command (completed/incomplete). */
   operation?: string;
   /** Relative to the directory recovered: the files replaced, or the temp files removed. */
@@ -192,15 +199,18 @@ export async function recoverDeployment(base: string, journalDirs: string[], tem
       try {
         journal = JSON.parse(await fs.readFile(file, 'utf8'));
       } catch (err) {
-        throw asEnvironmentError(err, { action: 'read the journal of an interrupted write', file }) as Error;
+        // Gone: another run finished it a moment ago.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        if (!(err instanceof SyntaxError)) throw asEnvironmentError(err, { action: 'read the journal of an interrupted write', file }) as Error;
       }
       if (!validJournal(journal)) {
-        // Journals are written atomically; one we cannot read is not ours to act on.
+        // Journals are written atomically, so this one was damaged or edited: not ours to act on; say so.
+        notes.push({ kind: 'unreadable', files: [rel(file)] });
         continue;
       }
       const failed = await applyJournal(dir, journal);
-      await fs.unlink(file).catch((err: unknown) => {
-        throw asEnvironmentError(err, { action: 'remove', file });
+      await fs.unlink(file).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw asEnvironmentError(err, { action: 'remove', file });
       });
       await fsyncDir(dir);
       const files = journal.entries.map((e) => rel(path.join(dir, e.target)));

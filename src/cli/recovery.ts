@@ -28,6 +28,8 @@ export function describe(note: RecoveryNote): string {
       return `an earlier ${note.operation} was interrupted after it had everything on disk: completed it (${note.files.join(', ')})`;
     case 'incomplete':
       return `an earlier ${note.operation} was interrupted and could not be completed: ${note.files.join(', ')} changed since; check them (mcp-tunnel doctor)`;
+    case 'unreadable':
+      return `the journal of an interrupted write is damaged, so it was left alone: ${note.files.join(', ')}; check the deployment (mcp-tunnel doctor), then remove it`;
     case 'rolled-back':
       return `an earlier run was interrupted before it replaced anything: rolled it back (removed ${note.files.join(', ')})`;
   }

@@ -183,6 +183,25 @@ describe('stale temp files: ours and only ours, only once the writer is gone', (
     expect(fs.existsSync('/etc/hostname')).toBe(true);
   });
 
+  it('a damaged journal is left alone and reported, and the command still runs', async () => {
+    const dir = deployment('damaged');
+    const dead = execa(process.execPath, ['-e', '']);
+    const deadPid = dead.pid!;
+    await dead;
+    const journal = path.join(dir, 'data', `.mcp-tunnel-txn.${WRITER_TAG}-${deadPid}-0123abcd.json`);
+    fs.writeFileSync(journal, '{"version":1,"operation":"renew-cert","entries":[{"target":"../../etc/passwd"');
+    expect(await recoverDeploymentDir(dir)).toEqual([{ kind: 'unreadable', files: [path.relative(dir, journal)] }]);
+    fs.writeFileSync(journal, JSON.stringify({ version: 1, operation: 'x', entries: [{ target: '../../etc/hostname', remove: true }] }));
+    expect(await recoverDeploymentDir(dir)).toEqual([{ kind: 'unreadable', files: [path.relative(dir, journal)] }]);
+    expect(fs.existsSync('/etc/hostname')).toBe(true);
+    expect(contents(dir)).toEqual(['old', 'old', 'old', 'old']);
+    // The command goes on (here to its own refusal: this directory has no CA) after the warning.
+    const r = await runCli(['renew-cert', '--dir', dir]);
+    expect(r.stderr.split('\n')[0]).toMatch(/^warning: the journal of an interrupted write is damaged, so it was left alone: data\/\.mcp-tunnel-txn\..*\.json; check the deployment/);
+    expect(r.stderr).toMatch(/^error: data\/ca.crt and data\/ca.key missing/m);
+    expect(r.exitCode).toBe(2);
+  });
+
   it('a temp name says what it is for and who wrote it', () => {
     expect(path.basename(tempPathFor('/x/data/tls.key'))).toMatch(new RegExp(`^\\.tls\\.key\\.${WRITER_TAG}-${process.pid}-[0-9a-f]{8}\\.mcp-tunnel\\.tmp$`));
   });
