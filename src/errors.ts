@@ -43,8 +43,8 @@ export class UserError extends Error {
 
 /** Bad flags, bad values, bad files: the user can fix it by changing what they typed. */
 export class ValidationError extends UserError {
-  constructor(message: string, hint?: string) {
-    super(message, { hint, exitCode: ExitCode.usage });
+  constructor(message: string, hint?: string, code?: string) {
+    super(message, { hint, exitCode: ExitCode.usage, code });
   }
 }
 
@@ -57,8 +57,8 @@ export class ConfigError extends UserError {
 
 /** Something outside the tool failed: Docker, the network, the file system, the Anthropic API. */
 export class EnvironmentError extends UserError {
-  constructor(message: string, hint?: string, cause?: unknown) {
-    super(message, { hint, exitCode: ExitCode.environment, cause });
+  constructor(message: string, hint?: string, cause?: unknown, code?: string) {
+    super(message, { hint, exitCode: ExitCode.environment, cause, code });
   }
 }
 

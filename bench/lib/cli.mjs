@@ -133,7 +133,6 @@ const DEPENDENCIES = [
   'zod',
   'ws',
   'dotenv',
-  'write-file-atomic',
 ];
 
 /**

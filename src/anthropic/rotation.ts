@@ -1,5 +1,7 @@
-import { readTextIfExists, writeFileSafely } from '../bundle/atomic-file.js';
-import { parseEnvFile, updateEnvFile } from '../bundle/env-file.js';
+import { readTextIfExists } from '../bundle/atomic-file.js';
+import { parseEnvFile, readEnvTextIfExists, updateEnvFile } from '../bundle/env-file.js';
+import { writeFilesTogether } from '../bundle/transaction.js';
+import { decodeTunnelToken } from '../bundle/validate.js';
 import { deploymentPaths, type DeploymentPaths } from '../bundle/layout.js';
 import { EnvironmentError, ValidationError, isUserError, type UserError } from '../errors.js';
 import type { FederationSettings, TunnelsClient } from './client.js';
@@ -53,7 +55,7 @@ export interface DeploymentForRotation {
 
 export async function readDeploymentForRotation(dir: string): Promise<DeploymentForRotation> {
   const paths = deploymentPaths(dir);
-  const envText = await readTextIfExists(paths.env);
+  const envText = await readEnvTextIfExists(paths.env);
   if (envText === undefined) {
     throw new ValidationError(`${paths.dir} is not a deployment: it has no .env`, `run mcp-tunnel init --dir ${dir} first (or pass --dir to the deployment directory)`);
   }
@@ -63,12 +65,7 @@ export async function readDeploymentForRotation(dir: string): Promise<Deployment
 }
 
 function decodeToken(token: string | undefined): { a?: unknown; t?: unknown } | undefined {
-  if (!token) return undefined;
-  try {
-    return JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { a?: unknown; t?: unknown };
-  } catch {
-    return undefined;
-  }
+  return token ? decodeTunnelToken(token) : undefined;
 }
 
 export async function rotateTunnelToken(options: RotationOptions): Promise<RotationResult> {
@@ -112,16 +109,18 @@ export async function rotateTunnelToken(options: RotationOptions): Promise<Rotat
     }
   }
 
-  // Previous .env first (the rollback), then the token file, then .env (what compose reads).
-  const written: string[] = [];
+  // One transaction (bundle/transaction.ts): previous .env first (the rollback), then the token file, then
+  // .env (what compose reads); a run killed half-way is completed or rolled back by the next one.
   const label = (p: string): string => p.slice(paths.dir.length + 1);
+  const nextEnv = updateEnvFile(deployment.envText, [{ key: 'TUNNEL_TOKEN', value: token }]);
+  const changes = [
+    { path: paths.envPrevious, content: deployment.envText, options: { mode: 0o600 } },
+    { path: paths.tunnelToken, content: `${token}\n`, options: { mode: 0o600 } },
+    { path: paths.env, content: nextEnv, options: { mode: 0o600 } },
+  ];
+  const written = changes.map((c) => label(c.path));
   try {
-    await writeFileSafely(paths.envPrevious, deployment.envText, { mode: 0o600 });
-    written.push(label(paths.envPrevious));
-    await writeFileSafely(paths.tunnelToken, `${token}\n`, { mode: 0o600 });
-    written.push(label(paths.tunnelToken));
-    await writeFileSafely(paths.env, updateEnvFile(deployment.envText, [{ key: 'TUNNEL_TOKEN', value: token }]), { mode: 0o600 });
-    written.push(label(paths.env));
+    await writeFilesTogether(paths.dir, 'rotate-token', changes);
   } catch (err) {
     if (options.api && isUserError(err)) {
       throw new EnvironmentError(

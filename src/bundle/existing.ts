@@ -1,6 +1,6 @@
 import YAML from 'yaml';
 import { readTextIfExists } from './atomic-file.js';
-import { parseEnvFile } from './env-file.js';
+import { parseEnvFile, readEnvTextIfExists } from './env-file.js';
 import type { DeploymentPaths } from './layout.js';
 import { BUILTIN_PROXY_IMAGE_REPO } from './images.js';
 import { COMPOSE_SERVICES } from './compose-file.js';
@@ -28,7 +28,7 @@ export async function readExistingDeployment(paths: DeploymentPaths): Promise<Ex
     readTextIfExists(paths.tunnelId),
     readTextIfExists(paths.tunnelDomain),
     readTextIfExists(paths.tunnelToken),
-    readTextIfExists(paths.env),
+    readEnvTextIfExists(paths.env),
     readTextIfExists(paths.proxyConfig),
     readTextIfExists(paths.compose),
     readTextIfExists(paths.gitignore),

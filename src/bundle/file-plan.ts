@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
-import path from 'node:path';
-import { writeFileSafely } from './atomic-file.js';
+import { ensureDir } from './atomic-file.js';
+import { asEnvironmentError } from './fs-errors.js';
+import { writeFilesTogether, type TransactionHooks } from './transaction.js';
 
 /**
  * A deployment write is planned first and applied second, so that init can show what it will do, ask
@@ -31,7 +32,7 @@ export async function classifyFiles(files: PlannedFile[]): Promise<FileChange[]>
         [current, stat] = await Promise.all([fs.readFile(file.path, 'utf8'), fs.stat(file.path)]);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { ...file, status: 'create' };
-        throw err;
+        throw asEnvironmentError(err, { action: 'read', file: file.path });
       }
       if (current !== file.content) return { ...file, status: 'replace' };
       const modeOk = (stat.mode & 0o777) === file.mode;
@@ -50,23 +51,32 @@ export interface PlannedDir {
 }
 
 /**
- * Applies the changes in order. Each file is written atomically; the order is chosen by the caller so
- * that an interrupted run leaves complete files that a re-run picks up (CA first, compose.yaml last).
+ * Applies the changes as ONE transaction (transaction.ts): an interrupted run is completed or rolled back
+ * by the next one, so the CA never exists without its key, nor .env without data/tunnel-token. The
+ * journal lives in the first planned directory (the deployment directory), which holds every file.
  */
-export async function applyChanges(dirs: PlannedDir[], changes: FileChange[]): Promise<void> {
+export async function applyChanges(dirs: PlannedDir[], changes: FileChange[], operation = 'init', hooks?: TransactionHooks): Promise<void> {
   for (const dir of dirs) {
+    // A directory made by another tool keeps its mode and owner (init adopts it as it is).
     if (dir.keepExisting && (await fs.stat(dir.path).catch(() => undefined))?.isDirectory()) continue;
-    await fs.mkdir(dir.path, { recursive: true, mode: dir.mode });
-    await fs.chmod(dir.path, dir.mode);
+    await ensureDir(dir.path, dir.mode);
   }
+  const root = dirs[0]?.path;
+  if (root === undefined) throw new Error('applyChanges needs the deployment directory first in dirs');
+  const writes = changes.filter((c) => c.status === 'create' || c.status === 'replace');
+  await writeFilesTogether(
+    root,
+    operation,
+    writes.map((c) => ({ path: c.path, content: c.content, options: { mode: c.mode, owner: c.owner } })),
+    hooks,
+  );
   for (const change of changes) {
-    if (change.status === 'unchanged') continue;
-    if (change.status === 'repair') {
+    if (change.status !== 'repair') continue;
+    try {
       await fs.chmod(change.path, change.mode);
       if (change.owner) await fs.chown(change.path, change.owner.uid, change.owner.gid);
-      continue;
+    } catch (err) {
+      throw asEnvironmentError(err, { action: 'set the mode and owner of', file: change.path });
     }
-    await fs.mkdir(path.dirname(change.path), { recursive: true });
-    await writeFileSafely(change.path, change.content, { mode: change.mode, owner: change.owner });
   }
 }

@@ -6,9 +6,10 @@ import { readTextIfExists } from './atomic-file.js';
 import YAML from 'yaml';
 import { COMPOSE_SERVICES, hasRenewerService, hasSampleService, isGeneratedComposeFile, renderComposeFile, renewerAccess, type RenewerAccess } from './compose-file.js';
 import { resolveCa, resolveServerCert, type CaResolution, type ServerCertResolution } from './credentials.js';
-import { updateEnvFile, type EnvEntry } from './env-file.js';
+import { parseEnvFile, updateEnvFile, type EnvEntry } from './env-file.js';
 import { updateGitignore, type ExistingDeployment } from './existing.js';
 import { writeBuildContext } from './build-context.js';
+import type { TransactionHooks } from './transaction.js';
 import { applyChanges, classifyFiles, type FileChange, type PlannedDir, type PlannedFile } from './file-plan.js';
 import { CONTAINER_PATHS, deploymentPaths, projectNameFor, type DeploymentPaths } from './layout.js';
 import { parseImageReference, parsePinnedImageReference } from './images.js';
@@ -108,7 +109,9 @@ export async function planInit(settings: InitSettings, existing: ExistingDeploym
     { key: 'TUNNEL_TOKEN', value: settings.tunnelToken, comment: 'The tunnel token cloudflared connects with (secret).' },
     { key: 'MCP_TUNNEL_UID', value: String(identity.uid), comment: 'The containers run as this user and group: the owner of data/tls.key (see README, "Key permissions").' },
     { key: 'MCP_TUNNEL_GID', value: String(identity.gid) },
-    { key: 'COMPOSE_PROJECT_NAME', value: projectNameFor(settings.dir), comment: 'Names the containers <project>-<service>-1 for docker compose and mcp-tunnel alike.' },
+    // The project name is the stack's identity (its containers and network carry it): once written it is
+    // kept, so a moved or copied directory re-run with no flags changes nothing.
+    { key: 'COMPOSE_PROJECT_NAME', value: (existing.envText && parseEnvFile(existing.envText).COMPOSE_PROJECT_NAME) || projectNameFor(settings.dir), comment: 'Names the containers <project>-<service>-1 for docker compose and mcp-tunnel alike.' },
   ];
   if (baseImage) env.push({ key: 'MCP_TUNNEL_BASE_IMAGE', value: baseImage, comment: 'Base image of the builtin proxy build (needs node >= 22).' });
 
@@ -232,8 +235,8 @@ export function pinnedImages(composeText: string | undefined, engine: ProxyEngin
  * Writes the plan. The builtin engine also gets DIR/build/, the context `docker compose` builds the
  * proxy image from, refreshed on every run so it always matches this version of mcp-tunnel.
  */
-export async function applyInit(plan: InitPlan, options: { packageRoot?: string } = {}): Promise<void> {
-  await applyChanges(plan.dirs, plan.changes);
+export async function applyInit(plan: InitPlan, options: { packageRoot?: string; hooks?: TransactionHooks } = {}): Promise<void> {
+  await applyChanges(plan.dirs, plan.changes, 'init', options.hooks);
   if (plan.renewerAccess) await fs.chown(plan.paths.dataDir, -1, plan.renewerAccess.dataDir.gid);
   if (plan.engine === 'builtin' || plan.autoRenew || plan.sampleServer) await writeBuildContext(plan.paths.dir, options);
 }

@@ -52,27 +52,44 @@ export function validateTunnelId(id: string): string {
 }
 
 /**
- * A tunnel token is base64 of a JSON object with keys a, t, s (cloudflared's token format). We check
- * the shape, never echo the value.
+ * A tunnel token is canonical base64 (standard alphabet, padded, no stray bits) of a JSON object with
+ * string keys a, t and s (cloudflared's token format). Node's base64 decoder skips characters outside the
+ * alphabet, so a token with `!!` pasted into it would decode "fine" here and fail in cloudflared: the
+ * alphabet, the padding and the round trip are checked first. We check the shape, never echo the value.
  */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** The token's JSON object when it is a well-formed tunnel token (after trimming outer whitespace), else undefined. */
+export function decodeTunnelToken(raw: string): { a: string; t: string; s: string } | undefined {
+  const token = raw.trim();
+  if (token.length === 0 || !BASE64.test(token)) return undefined;
+  const bytes = Buffer.from(token, 'base64');
+  if (bytes.toString('base64') !== token) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    return undefined;
+  }
+  const o = parsed as Record<string, unknown> | null;
+  if (!o || typeof o !== 'object' || Array.isArray(o) || typeof o.a !== 'string' || typeof o.t !== 'string' || typeof o.s !== 'string') return undefined;
+  if (!o.a || !o.t || !o.s) return undefined;
+  return { a: o.a, t: o.t, s: o.s };
+}
+
 export function validateTunnelToken(raw: string, source: string): string {
   const token = raw.trim();
   const hint = 'copy the tunnel token from the Console (it starts with "eyJ") into a file and pass --tunnel-token-file FILE';
-  if (token.length === 0) throw new ValidationError(`the tunnel token from ${source} is empty`, hint);
-  if (/\s/.test(token)) throw new ValidationError(`the tunnel token from ${source} contains whitespace`, hint);
-  if (!token.startsWith('eyJ')) {
-    throw new ValidationError(`the tunnel token from ${source} does not look like a tunnel token (it should start with "eyJ")`, hint);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(token, 'base64').toString('utf8'));
-  } catch {
-    throw new ValidationError(`the tunnel token from ${source} is not base64-encoded JSON`, hint);
-  }
-  const o = parsed as Record<string, unknown> | null;
-  if (!o || typeof o !== 'object' || typeof o.a !== 'string' || typeof o.t !== 'string' || typeof o.s !== 'string') {
-    throw new ValidationError(`the tunnel token from ${source} lacks the fields a, t and s of a tunnel token`, hint);
-  }
+  const fail = (why: string): never => {
+    throw new ValidationError(`the tunnel token from ${source} ${why}`, hint, 'TUNNEL_TOKEN_INVALID');
+  };
+  if (token.length === 0) fail('is empty');
+  if (/\s/.test(token)) fail('contains whitespace');
+  if (!token.startsWith('eyJ')) fail('does not look like a tunnel token (it should start with "eyJ")');
+  const bad = /[^A-Za-z0-9+/=]/.exec(token);
+  if (bad) fail(`contains "${bad[0]}" at position ${bad.index + 1}, which is not a base64 character`);
+  if (!BASE64.test(token) || Buffer.from(token, 'base64').toString('base64') !== token) fail('is not canonical base64 (its length or padding is wrong: was it cut short?)');
+  if (!decodeTunnelToken(token)) fail('is not base64 of a JSON object: it lacks the fields a, t and s of a tunnel token');
   return token;
 }
 

@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import { asEnvironmentError } from '../bundle/fs-errors.js';
 import { ValidationError } from '../errors.js';
 
 /**
@@ -10,7 +11,8 @@ export async function requireDeploymentDir(dir: string): Promise<void> {
   let stat;
   try {
     stat = await fs.stat(dir);
-  } catch {
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw asEnvironmentError(err, { action: 'use --dir', file: dir });
     throw new ValidationError(`deployment directory ${dir} does not exist`, 'pass --dir to the directory mcp-tunnel init wrote (or set MCP_TUNNEL_DIR)');
   }
   if (!stat.isDirectory()) throw new ValidationError(`--dir ${dir} is not a directory`, 'pass --dir to the directory mcp-tunnel init wrote');

@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import { asEnvironmentError } from '../bundle/fs-errors.js';
 import { ExitCode, UserError, ValidationError } from '../errors.js';
 import { SAMPLE_SERVER } from '../bundle/compose-file.js';
 import type { ExistingDeployment } from '../bundle/existing.js';
@@ -52,7 +53,7 @@ export async function checkDir(dir: string): Promise<void> {
     const stat = await fs.stat(dir);
     if (!stat.isDirectory()) throw new ValidationError(`--dir ${dir} is not a directory`, 'pass the deployment directory (it is created if missing)');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw asEnvironmentError(err, { action: 'use --dir', file: dir, hint: 'pass --dir to a directory you can write (it is created if missing)' });
   }
 }
 

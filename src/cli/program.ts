@@ -62,7 +62,9 @@ export async function buildProgram(argv: string[], loadAll = false): Promise<Com
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (str, write) => write(str) })
     // Set before the subcommands are added: commander copies it to each of them.
-    .exitOverride();
+    .exitOverride()
+    // Any command on a deployment directory first finishes (or rolls back) an interrupted earlier run.
+    .hook('preAction', async (_program, action) => (await import('./recovery.js')).recoverBeforeCommand(action));
   installConventions(program);
   const wanted = requestedCommand(argv);
   for (const entry of COMMANDS) {

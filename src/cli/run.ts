@@ -1,4 +1,5 @@
 import { CommanderError, type Command } from 'commander';
+import { environmentErrorFor, isSystemError } from '../bundle/fs-errors.js';
 import { ExitCode, isUserError } from '../errors.js';
 import { printError } from './output.js';
 
@@ -39,9 +40,12 @@ function exitCodeFor(err: unknown): number {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.ok;
     return ExitCode.usage;
   }
-  if (isUserError(err)) {
-    printError(err.message, err.hint);
-    return err.exitCode;
+  // An errno error nobody wrapped is still the environment's doing (permissions, a file in the path, a
+  // read-only or full disk): exit 3 with its one line, not the bug report.
+  const userError = isSystemError(err) ? environmentErrorFor(err) : err;
+  if (isUserError(userError)) {
+    printError(userError.message, userError.hint);
+    return userError.exitCode;
   }
   if (err instanceof Error && err.name === 'ExitPromptError') {
     printError('aborted');

@@ -5,6 +5,7 @@ import YAML from 'yaml';
 import { ValidationError } from '../errors.js';
 import { parseEnvFile } from '../bundle/env-file.js';
 import { projectNameFor, resolveComposeFile } from '../bundle/layout.js';
+import { requireDeploymentDir } from '../bundle/deployment-dir.js';
 import { interpolateValue, type InterpolationContext } from './interpolate.js';
 import { fail, isDict, pyStr, type Dict } from './compose-fields.js';
 import { mergeServices } from './compose-merge.js';
@@ -296,10 +297,7 @@ function orderServices(services: ComposeService[]): ComposeService[] {
 /** Loads DIR's compose files and .env the way docker-compose 1.29 does. Throws ValidationError with one line. */
 export async function loadComposeProject(dir: string, options: LoadOptions = {}): Promise<ComposeProject> {
   const root = path.resolve(dir);
-  const st = await fs.stat(root).catch(() => undefined);
-  if (!st?.isDirectory()) {
-    throw new ValidationError(`deployment directory ${root} does not exist`, 'pass --dir DIR (or set MCP_TUNNEL_DIR); mcp-tunnel init creates it');
-  }
+  await requireDeploymentDir(root, 'pass --dir DIR (or set MCP_TUNNEL_DIR); mcp-tunnel init creates it');
   const env = await readComposeEnvironment(root, options.processEnv);
   const name = projectNameFromEnv(root, env);
   const files = findComposeFiles(root, env);

@@ -3,8 +3,9 @@ import net from 'node:net';
 import path from 'node:path';
 import YAML from 'yaml';
 import { readWifSettings, type CredentialFlow } from '../anthropic/settings.js';
-import { readTextIfExists, writeFileSafely } from '../bundle/atomic-file.js';
-import { parseEnvFile } from '../bundle/env-file.js';
+import { ensureDir, readTextIfExists, writeFileSafely } from '../bundle/atomic-file.js';
+import { parseEnvFile, readEnvTextIfExists } from '../bundle/env-file.js';
+import { asEnvironmentError } from '../bundle/fs-errors.js';
 import { deploymentPaths } from '../bundle/layout.js';
 import { parseProxyConfig, type ProxyConfig } from '../bundle/proxy-config.js';
 import { validateTunnelToken } from '../bundle/validate.js';
@@ -116,7 +117,7 @@ export async function buildHelmExport(dir: string): Promise<HelmExport> {
   const paths = deploymentPaths(dir);
   const [configText, envText, tunnelIdText, tokenFileText] = await Promise.all([
     readTextIfExists(paths.proxyConfig),
-    readTextIfExists(paths.env),
+    readEnvTextIfExists(paths.env),
     readTextIfExists(paths.tunnelId),
     readTextIfExists(paths.tunnelToken),
   ]);
@@ -223,7 +224,12 @@ export async function buildHelmExport(dir: string): Promise<HelmExport> {
 /** Writes the files into outDir (created 0700 when new: it may hold secrets). Returns their paths. */
 export async function writeHelmExport(exp: HelmExport, outDir: string): Promise<string[]> {
   const out = path.resolve(outDir);
-  await fs.mkdir(out, { recursive: true, mode: 0o700 });
+  const st = await fs.stat(out).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw asEnvironmentError(err, { action: 'use --out', file: out });
+  });
+  if (st && !st.isDirectory()) throw new ValidationError(`--out ${outDir} is a file, not a directory; nothing was written`, 'pass --out a directory (it is created if missing)', 'OUT_NOT_A_DIRECTORY');
+  if (!st) await ensureDir(out, 0o700);
   const written: string[] = [];
   for (const f of exp.files) {
     const file = path.join(out, f.name);

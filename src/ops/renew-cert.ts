@@ -1,13 +1,14 @@
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
 import { readTextIfExists } from '../bundle/atomic-file.js';
+import { writeFilesTogether, type TransactionChange } from '../bundle/transaction.js';
 import { parseEnvFile } from '../bundle/env-file.js';
 import { deploymentPaths, type DeploymentPaths } from '../bundle/layout.js';
+import { requireDeploymentDir } from '../bundle/deployment-dir.js';
 import { OFFICIAL_CONTAINER_ID, proxyContainerUser } from '../bundle/ownership.js';
 import { validateDomain } from '../bundle/validate.js';
-import { EnvironmentError, ValidationError } from '../errors.js';
+import { EnvironmentError, ValidationError, isUserError } from '../errors.js';
 import {
   blockingFailures,
   checkCaCertificate,
@@ -28,10 +29,12 @@ import {
  * CA: a second one would have to be registered with the tunnel), swapped in without a restart.
  *
  * The swap. tls.crt and tls.key are two files, and no file system renames two files at once. So:
- *  1. the current pair is copied to tls.crt.previous / tls.key.previous (rollback; key 0600, same owner);
- *  2. the new key and certificate are written completely to temporary files in data/ (same file system:
- *     rename is atomic), fsynced, with their final owner and mode already set;
- *  3. tls.key is renamed into place, then tls.crt immediately after (two consecutive rename(2) calls).
+ *  1. the current pair (only if it is a matching pair) and the new one are written completely to temporary
+ *     files in data/ (same file system: rename is atomic), fsynced, with their final owner and mode set;
+ *  2. a journal commits the four renames (bundle/transaction.ts: a run killed after this point is
+ *     completed by the next one, before it, rolled back);
+ *  3. the rollback copy becomes tls.crt.previous / tls.key.previous, then tls.key is renamed into place,
+ *     then tls.crt immediately after (consecutive rename(2) calls).
  * A reader that reloads when tls.crt changes (the official proxy polls the certificate file) therefore
  * always finds the matching key already in place. The residual window is the few microseconds between
  * the two renames: a reader that opens tls.key inside it AND tls.crt before the second rename sees the new
@@ -224,8 +227,7 @@ function judgeCurrent(certPem: string | undefined, keyPem: string | undefined, c
 export async function renewServerCertificate(options: RenewOptions): Promise<RenewResult> {
   const now = options.now ?? new Date();
   const paths = deploymentPaths(options.dir);
-  const stat = await fs.stat(paths.dir).catch(() => undefined);
-  if (!stat?.isDirectory()) throw new ValidationError(`deployment directory ${paths.dir} does not exist`, 'pass --dir to the directory mcp-tunnel init wrote');
+  await requireDeploymentDir(paths.dir, 'pass --dir to the directory mcp-tunnel init wrote');
 
   const ca = await loadExistingCa(paths, now);
   const certPem = await readOrExplain(paths.tlsCert, 'data/tls.crt');
@@ -268,14 +270,17 @@ export async function renewServerCertificate(options: RenewOptions): Promise<Ren
   }
 
   const owner = await targetOwner(paths);
+  // Only a pair that works is worth rolling back to; a broken rollback copy goes rather than waits to be used.
+  const currentIsPair = certPem !== undefined && keyPem !== undefined && (judged.kind === 'ok' || judged.kind === 'foreign');
   const written = await swapCertificatePair(paths, pair, {
     owner,
     certMode: await certMode(paths.tlsCert),
     keyMode: await keyMode(paths.tlsKey),
-    keepPrevious: certPem !== undefined && keyPem !== undefined ? { certPem, keyPem } : undefined,
+    keepPrevious: currentIsPair ? { certPem, keyPem } : undefined,
+    dropPrevious: !currentIsPair && (await judgePreviousPair(paths)) === 'broken',
   });
   let previous: CertSummary | undefined;
-  if (judged.kind !== 'missing' && 'info' in judged && judged.info) previous = summary(judged.info);
+  if (currentIsPair && 'info' in judged && judged.info) previous = summary(judged.info);
   return { status: 'renewed', reason, detail, domain, previous, current: summary(info), cappedByCa, written, owner };
 }
 
@@ -284,99 +289,63 @@ export interface SwapOptions {
   certMode: number;
   /** Default 0600. */
   keyMode?: number;
-  /** The pair being replaced, kept as tls.crt.previous / tls.key.previous. */
+  /** The pair being replaced, kept as tls.crt.previous / tls.key.previous (only ever a matching pair). */
   keepPrevious?: PemPair;
+  /** Remove the rollback copy (it does not match, or half of it is missing): a rollback must never break the proxy. */
+  dropPrevious?: boolean;
 }
 
 /**
- * Writes the new pair as described in the module comment. Any failure before the renames removes the
- * temporary files and leaves tls.crt and tls.key exactly as they were.
+ * Writes the new pair (and its rollback copy) as one transaction (bundle/transaction.ts): a run killed
+ * at any moment is completed or rolled back by the next one, so tls.key and tls.crt never stay a
+ * mismatched pair, nor the .previous copy a half-written one. Within it the renames go key first, then
+ * the certificate (see the module comment).
  */
 export async function swapCertificatePair(paths: DeploymentPaths, pair: PemPair, options: SwapOptions): Promise<string[]> {
   const files = renewalFiles(paths);
   const rel = (p: string): string => path.relative(paths.dir, p);
-  const written: string[] = [];
-  const staged: string[] = [];
-  try {
-    if (options.keepPrevious) {
-      for (const [file, content, mode] of [
-        [files.prevKey, options.keepPrevious.keyPem, 0o600],
-        [files.prevCert, options.keepPrevious.certPem, options.certMode],
-      ] as const) {
-        const tmp = await stage(file, content, mode, options.owner);
-        staged.push(tmp);
-        await rename(tmp, file);
-        staged.pop();
-        written.push(rel(file));
-      }
-    }
-    const tmpKey = await stage(files.key, pair.keyPem, options.keyMode ?? 0o600, options.owner);
-    staged.push(tmpKey);
-    const tmpCert = await stage(files.cert, pair.certPem, options.certMode, options.owner);
-    staged.push(tmpCert);
-    // The two renames, back to back: key first (see the module comment).
-    await rename(tmpKey, files.key);
-    staged.shift();
-    await rename(tmpCert, files.cert);
-    staged.shift();
-    written.push(rel(files.key), rel(files.cert));
-  } finally {
-    for (const tmp of staged) await fs.unlink(tmp).catch(() => undefined);
+  const changes: TransactionChange[] = [];
+  const write = (file: string, content: string, mode: number): TransactionChange => ({ path: file, content, options: { mode, owner: options.owner } });
+  if (options.keepPrevious) {
+    changes.push(write(files.prevKey, options.keepPrevious.keyPem, 0o600), write(files.prevCert, options.keepPrevious.certPem, options.certMode));
+  } else if (options.dropPrevious) {
+    changes.push({ path: files.prevKey, remove: true }, { path: files.prevCert, remove: true });
   }
-  await syncDir(paths.dataDir);
-  return written;
-}
-
-/** A complete, fsynced file beside `target` with its final mode and owner; returns its path. */
-async function stage(target: string, content: string, mode: number, owner: { uid: number; gid: number }): Promise<string> {
-  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
-  let handle: fs.FileHandle | undefined;
+  changes.push(write(files.key, pair.keyPem, options.keyMode ?? 0o600), write(files.cert, pair.certPem, options.certMode));
   try {
-    // O_EXCL: never follow or reuse something already there; created 0600 whatever the umask says.
-    handle = await fs.open(tmp, 'wx', 0o600);
-    await handle.writeFile(content);
-    await handle.sync();
-    await handle.chown(owner.uid, owner.gid);
-    await handle.chmod(mode);
-    await handle.close();
-    handle = undefined;
-    return tmp;
+    await writeFilesTogether(paths.dataDir, 'renew-cert', changes);
   } catch (err) {
-    await handle?.close().catch(() => undefined);
-    await fs.unlink(tmp).catch(() => undefined);
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EPERM') {
+    const cause = (err as { cause?: NodeJS.ErrnoException }).cause;
+    if (cause?.code === 'EPERM' && /chown/.test(cause.syscall ?? '')) {
       throw new EnvironmentError(
-        `cannot hand ${path.basename(target)} to ${owner.uid}:${owner.gid} (the owner of the current certificate): operation not permitted`,
+        `cannot hand the new tls.key and tls.crt to ${options.owner.uid}:${options.owner.gid} (the owner of the current certificate): operation not permitted`,
         'run renew-cert as root, or as the user that owns data/tls.crt and data/tls.key',
         err,
+        'RENEW_OWNER_NOT_PERMITTED',
       );
     }
-    throw new EnvironmentError(
-      `cannot write in ${path.dirname(target)}: ${code ?? (err as Error).message}`,
-      'run renew-cert as the user who ran init (root if init ran as root); the cert-renewer service needs mcp-tunnel schedule-renewal to have prepared data/',
-      err,
-    );
+    if (isUserError(err)) {
+      throw new EnvironmentError(
+        `${err.message}`,
+        'run renew-cert as the user who ran init (root if init ran as root); the cert-renewer service needs mcp-tunnel schedule-renewal to have prepared data/',
+        err,
+        err.code,
+      );
+    }
+    throw err;
   }
+  return changes.filter((c) => !('remove' in c)).map((c) => rel(c.path));
 }
 
-async function rename(from: string, to: string): Promise<void> {
+/** The rollback copy as it is: 'ok' (a matching pair), 'absent', or 'broken' (half of it, or not a pair). */
+export async function judgePreviousPair(paths: DeploymentPaths): Promise<'ok' | 'absent' | 'broken'> {
+  const files = renewalFiles(paths);
+  const [certPem, keyPem] = [await readOrExplain(files.prevCert, 'data/tls.crt.previous'), await readOrExplain(files.prevKey, 'data/tls.key.previous')];
+  if (certPem === undefined && keyPem === undefined) return 'absent';
+  if (certPem === undefined || keyPem === undefined) return 'broken';
   try {
-    await fs.rename(from, to);
-  } catch (err) {
-    throw new EnvironmentError(`cannot replace ${to}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'check the permissions of data/ (mcp-tunnel doctor explains them)', err);
-  }
-}
-
-/** Makes the renames durable. Best effort: without read permission on data/ (the renewer) it cannot open it. */
-async function syncDir(dir: string): Promise<void> {
-  let handle: fs.FileHandle | undefined;
-  try {
-    handle = await fs.open(dir, 'r');
-    await handle.sync();
+    return keyMatchesCertificate(certPem, keyPem) ? 'ok' : 'broken';
   } catch {
-    // the renames are done; only their durability across a power cut is left to the file system
-  } finally {
-    await handle?.close().catch(() => undefined);
+    return 'broken';
   }
 }

@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, UserError, ValidationError } from '../errors.js';
 import { deploymentPaths } from '../bundle/layout.js';
+import { requireDeploymentDir } from '../bundle/deployment-dir.js';
 import { lookupRoute, parseProxyConfig, type ProxyConfig } from '../bundle/proxy-config.js';
 import { tunnelHost } from './tunnel-protocol.js';
 
@@ -37,8 +38,7 @@ async function readText(file: string, what: string): Promise<string> {
  */
 export async function loadProbeDeployment(dir: string): Promise<ProbeDeployment> {
   const paths = deploymentPaths(dir);
-  const stat = await fs.stat(paths.dir).catch(() => undefined);
-  if (!stat?.isDirectory()) throw new ValidationError(`deployment directory ${paths.dir} does not exist`, DIR_HINT);
+  await requireDeploymentDir(paths.dir, DIR_HINT);
 
   const configText = await readText(paths.proxyConfig, 'proxy config');
   let config: ProxyConfig;

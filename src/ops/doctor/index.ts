@@ -3,6 +3,7 @@ import path from 'node:path';
 import { hasRenewerService } from '../../bundle/compose-file.js';
 import { parseEnvFile } from '../../bundle/env-file.js';
 import { deploymentPaths } from '../../bundle/layout.js';
+import { requireDeploymentDir } from '../../bundle/deployment-dir.js';
 import { proxyContainerUser } from '../../bundle/ownership.js';
 import { ValidationError } from '../../errors.js';
 import { rotationFiles } from '../ca-rotate.js';
@@ -63,8 +64,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   const now = options.now ?? new Date();
   const timeoutMs = options.timeoutMs ?? 3_000;
   const paths = deploymentPaths(options.dir);
-  const st = await fs.stat(paths.dir).catch(() => undefined);
-  if (!st?.isDirectory()) throw new ValidationError(`deployment directory ${paths.dir} does not exist`, 'pass --dir to the directory mcp-tunnel init wrote');
+  await requireDeploymentDir(paths.dir, 'pass --dir to the directory mcp-tunnel init wrote');
 
   const findings: DoctorFinding[] = [];
   const [envRead, composeRead, configRead, domainRead, tokenRead] = await Promise.all([
