@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 
 // BENCH_PROXY_DIST: another build of the package (a tsc --outDir of a variant) to compare against dist/.
 const dist = process.env.BENCH_PROXY_DIST ? path.resolve(process.env.BENCH_PROXY_DIST) : new URL('../../dist/', import.meta.url).pathname;
-const { parseProxyConfig } = await import(pathToFileURL(path.join(dist, 'bundle/proxy-config.js')).href);
+const { parseProxyConfig } = await import(pathToFileURL(path.join(dist, 'deployment/proxy-config.js')).href);
 const { startProxy } = await import(pathToFileURL(path.join(dist, 'proxy/index.js')).href);
 
 const configPath = process.argv[2];

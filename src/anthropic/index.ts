@@ -1,5 +1,6 @@
 // The anthropic surface: Workload Identity Federation and the Tunnels API through @anthropic-ai/sdk, and
-// the credential flows built on them. No printing, no prompts: src/cli does that.
+// the setup component's provisioning over data/ (provision.ts). Token rotation, which also drives the stack, is a
+// use case: src/ops/rotate-token.ts. No printing, no prompts: src/cli does that.
 export { createTunnelsClient, DEFAULT_MAX_RETRIES, type FederationSettings, type TunnelsClient, type TunnelsClientOptions } from './client.js';
 export { explainApiError, type ApiErrorContext, type ApiOperation } from './errors.js';
 export {
@@ -31,20 +32,7 @@ export {
   type TunnelAction,
   type TunnelSummary,
 } from './provision.js';
-export {
-  readDeploymentForRotation,
-  rotateTunnelToken,
-  type RotationEvent,
-  type RotationOptions,
-  type RotationResult,
-  type StackOutcome,
-} from './rotation.js';
 export { readWifSettings, withWifSettings, WIF_ENV_KEYS, type CredentialFlow, type StoredWifSettings, type WifSettingsToStore } from './settings.js';
-export {
-  HEALTHY_CONNECTIONS,
-  type CloudflaredState,
-  type StackControl,
-} from './stack-control.js';
 export {
   archiveCertificate,
   getTunnel,

@@ -1,21 +1,21 @@
 import { APIConnectionError, APIError, ConflictError } from '@anthropic-ai/sdk';
 import type { BetaTunnel, BetaTunnelToken } from '@anthropic-ai/sdk/resources/beta/tunnels/tunnels';
 import type { BetaTunnelCertificate } from '@anthropic-ai/sdk/resources/beta/tunnels/certificates';
-import { readTextIfExists } from '../bundle/atomic-file.js';
-import { resolveCa, type CaResolution } from '../bundle/credentials.js';
-import { applyChanges, classifyFiles, type PlannedFile } from '../bundle/file-plan.js';
-import type { DeploymentPaths } from '../bundle/layout.js';
-import { validateTunnelId, validateTunnelToken } from '../bundle/validate.js';
+import { readTextIfExists } from '../deployment/atomic-file.js';
+import { resolveCa, type CaResolution } from '../deployment/credentials.js';
+import { applyChanges, classifyFiles, type PlannedFile } from '../deployment/file-plan.js';
+import type { DeploymentPaths } from '../deployment/layout.js';
+import { validateTunnelId, validateTunnelToken } from '../deployment/validate.js';
 import { EnvironmentError, ExitCode, isUserError, UserError, ValidationError } from '../errors.js';
 import { DEFAULT_MAX_RETRIES, type FederationSettings, type TunnelsClient } from './client.js';
 import { explainApiError, type ApiErrorContext, type ApiOperation } from './errors.js';
 
 /**
- * The setup component's semantics (SPEC.md 4 point 4), over a deployment directory:
+ * The setup component's semantics (docs/contract.md §4 point 4), over a deployment directory:
  *
  * - data/ is the memory. The tunnel ID in data/tunnel-id is reused: a tunnel is created only when
  *   neither --tunnel-id nor data/tunnel-id names one, and never a second time.
- * - The CA in data/ is reused (bundle/credentials.ts resolveCa); it is registered on the tunnel only
+ * - The CA in data/ is reused (deployment/credentials.ts resolveCa); it is registered on the tunnel only
  *   when its fingerprint is not among the tunnel's active certificates, and never past the cap of two.
  * - The token is revealed (the current one; reveal does not rotate).
  *
@@ -61,7 +61,7 @@ export interface ProvisionOptions {
   /** display_name of a new tunnel; also how a create whose answer was lost is found again. */
   displayName: string;
   now: Date;
-  /** Mode of data/ when it has to be made (bundle/ownership.ts). */
+  /** Mode of data/ when it has to be made (deployment/ownership.ts). */
   dataDirMode: number;
   /** Retries of an ambiguous create (see createTunnel); the other calls use the client's. */
   maxRetries?: number;

@@ -1,9 +1,9 @@
-import { parseEnvFile, updateEnvFile, type EnvEntry } from '../bundle/env-file.js';
+import { parseEnvFile, updateEnvFile, type EnvEntry } from '../deployment/env-file.js';
 import { DEFAULT_API_URL } from './ids.js';
 
 /**
  * Where a deployment keeps its programmatic-flow settings: in its .env, beside TUNNEL_TOKEN, under the
- * names the SDK and Anthropic's setup component use (SPEC.md 4), plus two of ours. So `init --flow wif`
+ * names the SDK and Anthropic's setup component use (docs/contract.md §4), plus two of ours. So `init --flow wif`
  * again and `rotate-token` need no flags, `docker compose` ignores them (compose.yaml does not read
  * them), and `set -a; . ./.env` gives the SDK's own credential chain the same settings.
  *

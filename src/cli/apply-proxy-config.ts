@@ -1,5 +1,5 @@
-import { COMPOSE_SERVICES } from '../bundle/compose-file.js';
-import type { ProxyConfig } from '../bundle/proxy-config.js';
+import { COMPOSE_SERVICES } from '../deployment/compose-file.js';
+import type { ProxyConfig } from '../deployment/proxy-config.js';
 import { isUserError } from '../errors.js';
 import { proxyAddress, restartProxyStack, stackRunning } from '../ops/stack.js';
 import { runProbe, type ProbeResult } from '../probe/index.js';

@@ -1,5 +1,5 @@
 import fs from 'node:fs/promises';
-import { asEnvironmentError } from '../bundle/fs-errors.js';
+import { asEnvironmentError } from '../deployment/fs-errors.js';
 import { ValidationError } from '../errors.js';
 
 /**

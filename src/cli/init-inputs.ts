@@ -1,10 +1,10 @@
 import fs from 'node:fs/promises';
-import { asEnvironmentError } from '../bundle/fs-errors.js';
+import { asEnvironmentError } from '../deployment/fs-errors.js';
 import { ExitCode, UserError, ValidationError } from '../errors.js';
-import { SAMPLE_SERVER } from '../bundle/compose-file.js';
-import type { ExistingDeployment } from '../bundle/existing.js';
-import type { InitSettings, ProxyEngine } from '../bundle/init.js';
-import { parseIpv4Cidr, parseRouteFlag } from '../bundle/validate.js';
+import { SAMPLE_SERVER } from '../deployment/compose-file.js';
+import type { ExistingDeployment } from '../deployment/existing.js';
+import type { InitSettings, ProxyEngine } from '../deployment/init.js';
+import { parseIpv4Cidr, parseRouteFlag } from '../deployment/validate.js';
 import { countPemCertificates, pemContainsPrivateKey } from '../pki/index.js';
 import { isInteractive } from './interactive.js';
 import * as wizard from './prompts/init-wizard.js';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import type { InitPlan, InitSettings } from '../bundle/init.js';
-import { unifiedDiff } from '../bundle/text-diff.js';
+import type { InitPlan, InitSettings } from '../deployment/init.js';
+import { unifiedDiff } from '../deployment/text-diff.js';
 import { connectionInfo } from '../ops/connect.js';
 import { startCommandLine } from './compose-command.js';
 import { bold, printLine, printReport, printStep } from './output.js';

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { VERSION as version } from '../version.js';
 import { installConventions } from './conventions.js';
+import type { ProgramContext } from './program-context.js';
 
 /**
  * The command tree. Each command lives in its own module under commands/ and is imported only when it
@@ -8,7 +9,7 @@ import { installConventions } from './conventions.js';
  * that loads all of them for `--help` or a container health check starts ten times slower.
  * Add new commands here, in the order `--help` lists them, with the one-line summary it shows.
  */
-type Register = (program: Command) => void;
+type Register = (program: Command, context: ProgramContext) => void;
 interface CommandEntry {
   name: string;
   summary: string;
@@ -68,7 +69,7 @@ export async function buildProgram(argv: string[], loadAll = false): Promise<Com
   installConventions(program);
   const wanted = requestedCommand(argv);
   for (const entry of COMMANDS) {
-    if (entry === wanted || loadAll) (await entry.load())(program);
+    if (entry === wanted || loadAll) (await entry.load())(program, { buildFullProgram });
     // The others only need to be listed by --help (and recognised as known by commander).
     else program.command(entry.name).summary(entry.summary).allowUnknownOption().helpOption(false);
   }

@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
-import { recoverDeploymentDir, type RecoveryNote } from '../bundle/transaction.js';
+import { recoverDeploymentDir, type RecoveryNote } from '../deployment/transaction.js';
 import { isUserError } from '../errors.js';
 import { printWarning } from './output.js';
 
 /**
  * Before any command that works on a deployment directory: finish or roll back what an interrupted run
- * left there (bundle/transaction.ts), and say which. On stderr, so --json output stays clean.
+ * left there (deployment/transaction.ts), and say which. On stderr, so --json output stays clean.
  */
 export async function recoverBeforeCommand(command: Command): Promise<void> {
   const opts = command.opts() as { dir?: unknown; out?: unknown };

@@ -1,5 +1,5 @@
 import { CommanderError, type Command } from 'commander';
-import { environmentErrorFor, isSystemError } from '../bundle/fs-errors.js';
+import { environmentErrorFor, isSystemError } from '../deployment/fs-errors.js';
 import { ExitCode, isUserError } from '../errors.js';
 import { printError } from './output.js';
 

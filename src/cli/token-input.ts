@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
 import { ValidationError } from '../errors.js';
-import { validateTunnelToken } from '../bundle/validate.js';
+import { validateTunnelToken } from '../deployment/validate.js';
 
 /**
  * Where a tunnel token may come from. Never argv: a token on the command line lands in shell history

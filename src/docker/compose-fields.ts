@@ -1,5 +1,5 @@
 import { ValidationError } from '../errors.js';
-import type { ServicePort } from './compose-model.js';
+import type { ServicePort } from './compose-types.js';
 
 /**
  * The small parsers docker-compose 1.29 applies to single service fields (environment, labels, build args,

@@ -1,4 +1,4 @@
-import type { ServicePort } from './compose-model.js';
+import type { ServicePort } from './compose-types.js';
 import {
   BUILD_KEYS,
   checkSecurityOpt,

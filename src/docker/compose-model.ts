@@ -3,9 +3,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
 import { ValidationError } from '../errors.js';
-import { parseEnvFile } from '../bundle/env-file.js';
-import { projectNameFor, resolveComposeFile } from '../bundle/layout.js';
-import { requireDeploymentDir } from '../bundle/deployment-dir.js';
+import { parseEnvFile } from '../deployment/env-file.js';
+import { projectNameFor, resolveComposeFile } from '../deployment/layout.js';
+import { requireDeploymentDir } from '../deployment/deployment-dir.js';
 import { interpolateValue, type InterpolationContext } from './interpolate.js';
 import { fail, isDict, pyStr, type Dict } from './compose-fields.js';
 import { mergeServices } from './compose-merge.js';
@@ -23,7 +23,7 @@ import type { PyJson } from './py-compat.js';
  * with one line naming the key, instead of being silently ignored.
  */
 
-export { COMPOSE_FILENAMES } from '../bundle/layout.js';
+export { COMPOSE_FILENAMES } from '../deployment/layout.js';
 export const COMPOSE_OVERRIDE_FILENAMES = [
   'docker-compose.override.yml',
   'docker-compose.override.yaml',
@@ -55,80 +55,8 @@ export const SUPPORTED_SERVICE_KEYS = [
 const SERVICE_KEYS = new Set<string>(SUPPORTED_SERVICE_KEYS);
 const TOP_LEVEL_KEYS = new Set(['version', 'services', 'networks', 'volumes', 'secrets', 'configs']);
 
-export interface ServicePort {
-  target: number;
-  /** A host port, a range "8000-8010", or null for "any free port". */
-  published: number | string | null;
-  protocol: string | null;
-  mode: string | null;
-  hostIp: string | null;
-}
-
-export interface Bind {
-  source: string;
-  target: string;
-  mode: string;
-}
-
-export type NetworkModeSpec =
-  | { kind: 'default' }
-  | { kind: 'service'; service: string }
-  | { kind: 'builtin'; mode: 'host' | 'none' | 'bridge' };
-
-export interface HealthcheckSpec {
-  test: string[];
-  intervalNs?: number;
-  timeoutNs?: number;
-  startPeriodNs?: number;
-  retries?: number;
-}
-
-export interface ComposeService {
-  name: string;
-  /** compose's `Service.options` for this service: what the config hash is made of. */
-  options: Record<string, PyJson>;
-  /** The image the container runs (compose's default for a build without image: <project>_<service>). */
-  image: string;
-  build?: { context: string; dockerfile?: string; args: Record<string, string> };
-  command?: string[];
-  /** Docker's Env entries ("KEY=value", or "KEY" for an unset one). */
-  env: string[];
-  /** The resolved environment (null: listed but unset). */
-  environment: Record<string, string | null>;
-  binds: Bind[];
-  user?: string;
-  readOnly?: boolean;
-  securityOpt?: string[];
-  capAdd?: string[];
-  capDrop?: string[];
-  groupAdd?: string[];
-  restart?: { Name: string; MaximumRetryCount: number };
-  stopTimeoutSeconds?: number;
-  logging?: { driver: string; options?: Record<string, string> };
-  networkMode: NetworkModeSpec;
-  dependsOn: Record<string, { condition: string }>;
-  healthcheck?: HealthcheckSpec;
-  ports: ServicePort[];
-  labels: Record<string, string>;
-}
-
-export interface ComposeProject {
-  name: string;
-  /** The project directory (compose's working_dir), absolute. */
-  dir: string;
-  /** The compose files in merge order, absolute. */
-  configFiles: string[];
-  /** The `com.docker.compose.project.config_files` label as docker-compose 1.29 run in DIR writes it. */
-  configFilesLabel: string;
-  /** What ${VAR} resolves from: DIR/.env overlaid by the process environment. */
-  env: Record<string, string>;
-  /** Dependencies first (depends_on, network_mode service:). */
-  services: ComposeService[];
-  /** Variables used but unset (compose warns "The X variable is not set. Defaulting to a blank string."). */
-  unsetVariables: string[];
-  /** The project's default network, <project>_default. */
-  networkName: string;
-}
+export type { Bind, ComposeProject, ComposeService, HealthcheckSpec, NetworkModeSpec, ServicePort } from './compose-types.js';
+import type { ComposeProject, ComposeService } from './compose-types.js';
 
 export interface LoadOptions {
   /** The process environment to overlay on .env (default process.env). */

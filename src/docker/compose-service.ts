@@ -1,6 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
-import type { Bind, ComposeService, ServicePort } from './compose-model.js';
+import type { Bind, ComposeService, ServicePort } from './compose-types.js';
 import {
   BUILD_KEYS,
   checkSecurityOpt,

@@ -1,5 +1,5 @@
 import type Docker from 'dockerode';
-import { COMPOSE_SERVICES } from '../bundle/compose-file.js';
+import { COMPOSE_SERVICES } from '../deployment/compose-file.js';
 import { asDockerError, statusCode, type DockerConnection } from './client.js';
 import type { ComposeProject } from './compose-model.js';
 import { LABELS, projectFilter, serviceFilter } from './labels.js';

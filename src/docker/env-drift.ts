@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { parseEnvFile } from '../bundle/env-file.js';
+import { parseEnvFile } from '../deployment/env-file.js';
 
 /**
  * compose interpolates ${VAR} from the shell first and .env second, so a variable exported in the shell

@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { parseImageReference } from '../bundle/images.js';
+import { parseImageReference } from '../deployment/images.js';
 import { EnvironmentError, UserError } from '../errors.js';
 import { apiMessage, asDockerError, isConnectionError, connectionError, statusCode, type DockerConnection } from './client.js';
 import type { ComposeService } from './compose-model.js';

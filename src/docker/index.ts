@@ -49,7 +49,16 @@ export {
   type DownResult,
   type ContainerOutcome,
 } from './stack.js';
-export { recreateService, waitForCloudflared, dockerStackControl, type DockerStackControl, type WaitForCloudflaredOptions } from './stack-control.js';
+export {
+  dockerStackControl,
+  HEALTHY_CONNECTIONS,
+  recreateService,
+  waitForCloudflared,
+  type CloudflaredState,
+  type DockerStackControl,
+  type StackControl,
+  type WaitForCloudflaredOptions,
+} from './stack-control.js';
 export { stackStatus, type StackStatus, type ServiceStatus, type RouteStatus, type CertificateStatus, type TunnelStatus } from './status.js';
 export { projectLogs, type ProjectLogLine, type ProjectLogsOptions } from './project-logs.js';
 export type { StackEvent, EventSink } from './events.js';

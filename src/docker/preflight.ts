@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
-import { COMPOSE_SERVICES, TUNNEL_TOKEN_MISSING_MESSAGE } from '../bundle/compose-file.js';
+import { COMPOSE_SERVICES, TUNNEL_TOKEN_MISSING_MESSAGE } from '../deployment/compose-file.js';
 import type { DaemonInfo } from './client.js';
 import type { ComposeProject, ComposeService } from './compose-model.js';
 import { stackRoles } from './containers.js';

@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileSafely } from '../bundle/atomic-file.js';
+import { writeFileSafely } from '../deployment/atomic-file.js';
 import { EnvironmentError } from '../errors.js';
 import type { DockerConnection } from './client.js';
 import { readContainerLogs } from './logs.js';

@@ -1,5 +1,4 @@
-import { COMPOSE_SERVICES } from '../bundle/compose-file.js';
-import type { StackControl } from '../anthropic/stack-control.js';
+import { COMPOSE_SERVICES } from '../deployment/compose-file.js';
 import { EnvironmentError, ExitCode, UserError } from '../errors.js';
 import { connectDocker, pingDocker } from './client.js';
 import { resolveProjectName } from './compose-model.js';
@@ -7,6 +6,27 @@ import { inspectContainer, listServiceContainers } from './containers.js';
 import { StackHealthError, waitForRegistrations, type RegistrationResult } from './health.js';
 import { FULL_STRENGTH_CONNECTIONS } from './logs.js';
 import { composeUp, type CommonOptions, type ContainerOutcome, type UpOptions } from './stack.js';
+
+/**
+ * What rotate-token needs from the running stack, and nothing more: dockerStackControl below implements it
+ * from compose.yaml + .env (the one source of truth); tests of the rotation logic use a double.
+ */
+export type CloudflaredState = 'running' | 'stopped' | 'absent' | 'unreachable';
+
+export interface StackControl {
+  /** Where this deployment's cloudflared stands: running; created/exited (stopped); no container; Docker unreachable. */
+  cloudflaredState(): Promise<{ state: CloudflaredState; detail?: string }>;
+  /** Replaces cloudflared so it runs with the TUNNEL_TOKEN now in .env (compose's `up -d --force-recreate cloudflared`). */
+  recreateCloudflared(): Promise<void>;
+  /**
+   * Waits until the (re)created cloudflared has logged "Registered tunnel connection" as often as a
+   * healthy connector does (four), it stopped, or timeoutMs passed; returns how many it saw.
+   */
+  waitForRegistration(timeoutMs: number): Promise<{ registered: number }>;
+}
+
+/** cloudflared is healthy once it logged "Registered tunnel connection" four times (docs/contract.md §1). */
+export const HEALTHY_CONNECTIONS = FULL_STRENGTH_CONNECTIONS;
 
 /**
  * What other parts of mcp-tunnel need from the running stack, without going through the CLI: rotate-token

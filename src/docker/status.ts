@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
-import { deploymentPaths } from '../bundle/layout.js';
-import { parseProxyConfig } from '../bundle/proxy-config.js';
+import { deploymentPaths } from '../deployment/layout.js';
+import { parseProxyConfig } from '../deployment/proxy-config.js';
 import { UserError } from '../errors.js';
 import { inspectCertificate, isRenewalDue } from '../pki/index.js';
 import { connectDocker, daemonInfo, pingDocker, type DockerConnection } from './client.js';

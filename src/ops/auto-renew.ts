@@ -1,13 +1,13 @@
 import fs from 'node:fs/promises';
 import { isDeepStrictEqual } from 'node:util';
 import YAML, { isMap, isScalar, type Pair } from 'yaml';
-import { readTextIfExists, writeFileSafely } from '../bundle/atomic-file.js';
-import { writeBuildContext } from '../bundle/build-context.js';
-import { RENEWER_CA_GID, RENEWER_SERVICE, hasRenewerService, renderComposeFile, renewerAccess, type ProxyEngine } from '../bundle/compose-file.js';
-import { parseEnvFile } from '../bundle/env-file.js';
-import { readExistingDeployment } from '../bundle/existing.js';
-import { deploymentPaths, projectNameFor, type DeploymentPaths } from '../bundle/layout.js';
-import { OFFICIAL_CONTAINER_ID } from '../bundle/ownership.js';
+import { readTextIfExists, writeFileSafely } from '../deployment/atomic-file.js';
+import { writeBuildContext } from '../deployment/build-context.js';
+import { RENEWER_CA_GID, RENEWER_SERVICE, hasRenewerService, renderComposeFile, renewerAccess, type ProxyEngine } from '../deployment/compose-file.js';
+import { parseEnvFile } from '../deployment/env-file.js';
+import { readExistingDeployment } from '../deployment/existing.js';
+import { deploymentPaths, projectNameFor, type DeploymentPaths } from '../deployment/layout.js';
+import { OFFICIAL_CONTAINER_ID } from '../deployment/ownership.js';
 import { EnvironmentError, ValidationError } from '../errors.js';
 
 /**

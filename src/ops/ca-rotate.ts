@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { readTextIfExists, writeFileSafely } from '../bundle/atomic-file.js';
-import { deploymentPaths, type DeploymentPaths } from '../bundle/layout.js';
+import { readTextIfExists, writeFileSafely } from '../deployment/atomic-file.js';
+import { deploymentPaths, type DeploymentPaths } from '../deployment/layout.js';
 import { EnvironmentError, ExitCode, UserError } from '../errors.js';
 import { archiveCertificate, listActive, registerCa, type TunnelsApi } from '../anthropic/index.js';
 import { readStoredTunnelId } from '../anthropic/provision.js';

@@ -3,18 +3,18 @@ import net from 'node:net';
 import path from 'node:path';
 import YAML from 'yaml';
 import { readWifSettings, type CredentialFlow } from '../anthropic/settings.js';
-import { ensureDir, readTextIfExists, writeFileSafely } from '../bundle/atomic-file.js';
-import { parseEnvFile, readEnvTextIfExists } from '../bundle/env-file.js';
-import { asEnvironmentError } from '../bundle/fs-errors.js';
-import { deploymentPaths } from '../bundle/layout.js';
-import { parseProxyConfig, type ProxyConfig } from '../bundle/proxy-config.js';
-import { validateTunnelToken } from '../bundle/validate.js';
+import { ensureDir, readTextIfExists, writeFileSafely } from '../deployment/atomic-file.js';
+import { parseEnvFile, readEnvTextIfExists } from '../deployment/env-file.js';
+import { asEnvironmentError } from '../deployment/fs-errors.js';
+import { deploymentPaths } from '../deployment/layout.js';
+import { parseProxyConfig, type ProxyConfig } from '../deployment/proxy-config.js';
+import { validateTunnelToken } from '../deployment/validate.js';
 import { ConfigError, UserError, ValidationError } from '../errors.js';
 import { inspectCertificate, RENEW_BEFORE } from '../pki/index.js';
 import { EDGE_CIDRS } from './doctor/environment.js';
 
 /**
- * `export helm`: the deployment as values for Anthropic's Helm chart (SPEC.md 5), for users who outgrow
+ * `export helm`: the deployment as values for Anthropic's Helm chart (docs/contract.md §5), for users who outgrow
  * one host. values.yaml never holds a secret; in the manual flow the token and the server key pair go
  * into the two Secret manifests the chart reads (mcp-tunnel-token: tunnel-token; mcp-tunnel-cert:
  * tls.crt, tls.key), written 0600.

@@ -1,9 +1,9 @@
 import path from 'node:path';
-import { readTextIfExists } from '../bundle/atomic-file.js';
-import { COMPOSE_SERVICES } from '../bundle/compose-file.js';
-import { BUILTIN_PROXY_IMAGE_REPO, parsePinnedImageReference } from '../bundle/images.js';
-import { rewriteFileKeepingMode } from '../bundle/rewrite-file.js';
-import { parseYamlDocument, setYamlValue } from '../bundle/yaml-edit.js';
+import { readTextIfExists } from '../deployment/atomic-file.js';
+import { COMPOSE_SERVICES } from '../deployment/compose-file.js';
+import { BUILTIN_PROXY_IMAGE_REPO, parsePinnedImageReference } from '../deployment/images.js';
+import { rewriteFileKeepingMode } from '../deployment/rewrite-file.js';
+import { parseYamlDocument, setYamlValue } from '../deployment/yaml-edit.js';
 import { findComposeFiles, readComposeEnvironment } from '../docker/compose-model.js';
 import { ExitCode, UserError } from '../errors.js';
 

@@ -1,9 +1,9 @@
-import { readTextIfExists } from '../bundle/atomic-file.js';
-import { readExistingDeployment } from '../bundle/existing.js';
-import { deploymentPaths, type DeploymentPaths } from '../bundle/layout.js';
-import { BUILTIN_DEFAULTS, DEFAULT_ALLOWED_IPS, DEFAULT_SHUTDOWN_TIMEOUT, LOG_LEVELS, parseProxyConfig, type ProxyConfig } from '../bundle/proxy-config.js';
-import { rewriteFileKeepingMode } from '../bundle/rewrite-file.js';
-import { deleteYamlValue, hasYamlValue, parseYamlDocument, setYamlValue } from '../bundle/yaml-edit.js';
+import { readTextIfExists } from '../deployment/atomic-file.js';
+import { readExistingDeployment } from '../deployment/existing.js';
+import { deploymentPaths, type DeploymentPaths } from '../deployment/layout.js';
+import { BUILTIN_DEFAULTS, DEFAULT_ALLOWED_IPS, DEFAULT_SHUTDOWN_TIMEOUT, LOG_LEVELS, parseProxyConfig, type ProxyConfig } from '../deployment/proxy-config.js';
+import { rewriteFileKeepingMode } from '../deployment/rewrite-file.js';
+import { deleteYamlValue, hasYamlValue, parseYamlDocument, setYamlValue } from '../deployment/yaml-edit.js';
 import { ExitCode, UserError } from '../errors.js';
 
 /**

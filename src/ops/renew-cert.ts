@@ -1,13 +1,13 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
-import { readTextIfExists } from '../bundle/atomic-file.js';
-import { writeFilesTogether, type TransactionChange } from '../bundle/transaction.js';
-import { parseEnvFile } from '../bundle/env-file.js';
-import { deploymentPaths, type DeploymentPaths } from '../bundle/layout.js';
-import { requireDeploymentDir } from '../bundle/deployment-dir.js';
-import { OFFICIAL_CONTAINER_ID, proxyContainerUser } from '../bundle/ownership.js';
-import { validateDomain } from '../bundle/validate.js';
+import { readTextIfExists } from '../deployment/atomic-file.js';
+import { writeFilesTogether, type TransactionChange } from '../deployment/transaction.js';
+import { parseEnvFile } from '../deployment/env-file.js';
+import { deploymentPaths, type DeploymentPaths } from '../deployment/layout.js';
+import { requireDeploymentDir } from '../deployment/deployment-dir.js';
+import { OFFICIAL_CONTAINER_ID, proxyContainerUser } from '../deployment/ownership.js';
+import { validateDomain } from '../deployment/validate.js';
 import { EnvironmentError, ValidationError, isUserError } from '../errors.js';
 import {
   blockingFailures,
@@ -31,7 +31,7 @@ import {
  * The swap. tls.crt and tls.key are two files, and no file system renames two files at once. So:
  *  1. the current pair (only if it is a matching pair) and the new one are written completely to temporary
  *     files in data/ (same file system: rename is atomic), fsynced, with their final owner and mode set;
- *  2. a journal commits the four renames (bundle/transaction.ts: a run killed after this point is
+ *  2. a journal commits the four renames (deployment/transaction.ts: a run killed after this point is
  *     completed by the next one, before it, rolled back);
  *  3. the rollback copy becomes tls.crt.previous / tls.key.previous, then tls.key is renamed into place,
  *     then tls.crt immediately after (consecutive rename(2) calls).
@@ -296,7 +296,7 @@ export interface SwapOptions {
 }
 
 /**
- * Writes the new pair (and its rollback copy) as one transaction (bundle/transaction.ts): a run killed
+ * Writes the new pair (and its rollback copy) as one transaction (deployment/transaction.ts): a run killed
  * at any moment is completed or rolled back by the next one, so tls.key and tls.crt never stay a
  * mismatched pair, nor the .previous copy a half-written one. Within it the renames go key first, then
  * the certificate (see the module comment).

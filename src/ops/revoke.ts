@@ -3,12 +3,12 @@ import { WorkloadIdentityError } from '@anthropic-ai/sdk/lib/credentials/types';
 import type { FederationSettings, TunnelsClient } from '../anthropic/client.js';
 import { explainApiError } from '../anthropic/errors.js';
 import { readWifSettings, type CredentialFlow, type StoredWifSettings } from '../anthropic/settings.js';
-import { readTextIfExists } from '../bundle/atomic-file.js';
-import { deploymentPaths, type DeploymentPaths } from '../bundle/layout.js';
+import { readTextIfExists } from '../deployment/atomic-file.js';
+import { deploymentPaths, type DeploymentPaths } from '../deployment/layout.js';
 import { EnvironmentError, ValidationError } from '../errors.js';
 
 /**
- * Breach response (SPEC.md 5): stop the stack at once (`mcp-tunnel down --timeout 0`), archive the tunnel
+ * Breach response (docs/contract.md §5): stop the stack at once (`mcp-tunnel down --timeout 0`), archive the tunnel
  * (the Tunnels API in the programmatic flow, the Console in the manual one), rotate the downstream
  * credentials, review the logs; teardown deletes data/. Archiving is irreversible: the hostname is
  * retired, the tunnel's CA certificates are archived with it and the token stops working.

@@ -1,11 +1,11 @@
 import { isDeepStrictEqual } from 'node:util';
 import YAML, { isMap, isScalar, isSeq, Scalar, type Document, type Pair, type YAMLMap } from 'yaml';
-import { readTextIfExists } from '../bundle/atomic-file.js';
-import { rewriteFileKeepingMode } from '../bundle/rewrite-file.js';
-import { checkUpstreamsAllowed } from '../bundle/init.js';
-import { deploymentPaths, type DeploymentPaths } from '../bundle/layout.js';
-import { parseProxyConfig, type ProxyConfig } from '../bundle/proxy-config.js';
-import { parseUpstream, validateRouteName } from '../bundle/validate.js';
+import { readTextIfExists } from '../deployment/atomic-file.js';
+import { rewriteFileKeepingMode } from '../deployment/rewrite-file.js';
+import { checkUpstreamsAllowed } from '../deployment/init.js';
+import { deploymentPaths, type DeploymentPaths } from '../deployment/layout.js';
+import { parseProxyConfig, type ProxyConfig } from '../deployment/proxy-config.js';
+import { parseUpstream, validateRouteName } from '../deployment/validate.js';
 import { ConfigError, UserError, ValidationError } from '../errors.js';
 
 /**

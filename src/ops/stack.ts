@@ -1,4 +1,4 @@
-import { COMPOSE_SERVICES, RENEWER_SERVICE } from '../bundle/compose-file.js';
+import { COMPOSE_SERVICES, RENEWER_SERVICE } from '../deployment/compose-file.js';
 import { asDockerError, connectDocker, pingDocker, type DockerConnection } from '../docker/client.js';
 import { resolveProjectName } from '../docker/compose-model.js';
 import { inspectContainer, listServiceContainers, type ContainerDetails } from '../docker/containers.js';
@@ -11,7 +11,7 @@ import { EnvironmentError, UserError } from '../errors.js';
  * the restart is done here with the Engine API until src/docker exports its own restart helper, and is
  * kept behind this one function so that swap touches nothing else.
  */
-/** cloudflared is healthy once four connections are registered (SPEC.md 1). */
+/** cloudflared is healthy once four connections are registered (docs/contract.md §1). */
 export const HEALTHY_CONNECTIONS = FULL_STRENGTH_CONNECTIONS;
 
 export interface StackState {

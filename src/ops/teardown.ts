@@ -1,5 +1,5 @@
 import fs from 'node:fs/promises';
-import { deploymentPaths } from '../bundle/layout.js';
+import { deploymentPaths } from '../deployment/layout.js';
 import { EnvironmentError, ExitCode, UserError } from '../errors.js';
 
 /**

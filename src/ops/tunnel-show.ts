@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
-import { readTextIfExists } from '../bundle/atomic-file.js';
-import { parseEnvFile } from '../bundle/env-file.js';
-import { deploymentPaths } from '../bundle/layout.js';
+import { readTextIfExists } from '../deployment/atomic-file.js';
+import { parseEnvFile } from '../deployment/env-file.js';
+import { deploymentPaths } from '../deployment/layout.js';
 import { getTunnel, listAllCertificates, readWifSettings, type TunnelsApi } from '../anthropic/index.js';
 import { ValidationError } from '../errors.js';
 import { inspectCertificate, isRenewalDue, verifySignedBy, type CertInfo } from '../pki/index.js';

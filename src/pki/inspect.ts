@@ -35,7 +35,7 @@ export interface CertInfo {
   pemBytes: number;
 }
 
-// Node reports OpenSSL curve names; these are the NIST curves the SPEC means by "P-256" and up.
+// Node reports OpenSSL curve names; these are the NIST curves the contract means by "P-256" and up.
 const CURVE_BITS: Record<string, number> = { prime256v1: 256, secp384r1: 384, secp521r1: 521, secp256k1: 256 };
 
 /**

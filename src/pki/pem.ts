@@ -10,7 +10,7 @@ export function countPemCertificates(pem: string): number {
   return [...pem.matchAll(CERT_BLOCK)].length;
 }
 
-/** True when the text carries a private key: a CA upload must never do that (SPEC 4). */
+/** True when the text carries a private key: a CA upload must never do that (docs/contract.md §4). */
 export function pemContainsPrivateKey(pem: string): boolean {
   return KEY_BLOCK.test(pem);
 }

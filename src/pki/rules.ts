@@ -1,7 +1,7 @@
 import type { CertInfo } from './inspect.js';
 
 /*
- * SPEC 4 ("Certificate requirements") as data. Pure: no I/O, no clock (callers pass `now`), so init, probe and
+ * docs/contract.md §4 ("Certificate requirements") as data. Pure: no I/O, no clock (callers pass `now`), so init, probe and
  * doctor all judge a certificate the same way and tests can pin every boundary.
  */
 

@@ -2,7 +2,7 @@ import { blockingFailures, checkServerCertificate, inspectCertificate, verifySig
 
 export interface CertificateCheck {
   ok: boolean;
-  /** Every SPEC.md 4 server rule, passed or not (advisory ones included, flagged by the pki module). */
+  /** Every docs/contract.md §4 server rule, passed or not (advisory ones included, flagged by the pki module). */
   findings: Finding[];
   /** The first blocking failure, if any. */
   failure: Finding | undefined;
@@ -14,7 +14,7 @@ export interface CertificateCheck {
 }
 
 /**
- * SPEC.md 4's rules for the certificate the proxy presented, against the CA the user registered: signed
+ * docs/contract.md §4's rules for the certificate the proxy presented, against the CA the user registered: signed
  * DIRECTLY by it (no intermediates), AKI == the CA's SKI, SAN has the domain and *.domain, EKU serverAuth if
  * present, valid now, key and signature strength. Node's chain check in openTunnel is necessary but not
  * sufficient (it accepts intermediates and ignores AKI); this is what the tunnel's backend demands.

@@ -1,9 +1,9 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, UserError, ValidationError } from '../errors.js';
-import { deploymentPaths } from '../bundle/layout.js';
-import { requireDeploymentDir } from '../bundle/deployment-dir.js';
-import { lookupRoute, parseProxyConfig, type ProxyConfig } from '../bundle/proxy-config.js';
+import { deploymentPaths } from '../deployment/layout.js';
+import { requireDeploymentDir } from '../deployment/deployment-dir.js';
+import { lookupRoute, parseProxyConfig, type ProxyConfig } from '../deployment/proxy-config.js';
 import { tunnelHost } from './tunnel-protocol.js';
 
 /** What the probe needs from a deployment directory: the tunnel domain, the routes and the CA. */

@@ -4,7 +4,7 @@ import { PROXY_ANSWERS } from './tunnel-protocol.js';
 /**
  * Every failure of the tunnel's client side names the LAYER that failed, so the user knows where to look:
  *  - websocket: reaching the proxy's plain-HTTP listener and upgrading (is it running? is the port published?)
- *  - tls:       the inner handshake and the certificate (CA, SAN, validity, SPEC.md 4 rules)
+ *  - tls:       the inner handshake and the certificate (CA, SAN, validity, docs/contract.md §4 rules)
  *  - routing:   the proxy has no route for the host
  *  - upstream:  the proxy could not (or would not) reach the MCP server behind the route
  *  - mcp:       the MCP server answered, but not as an MCP server should (path, auth, protocol, tool error)

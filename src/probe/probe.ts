@@ -83,7 +83,7 @@ export interface RunProbeOptions {
 const round = (ms: number): number => Math.round(ms * 10) / 10;
 
 /**
- * Plays Anthropic's side of the tunnel: WebSocket -> inner TLS (+ SPEC.md 4 certificate rules) -> MCP
+ * Plays Anthropic's side of the tunnel: WebSocket -> inner TLS (+ docs/contract.md §4 certificate rules) -> MCP
  * initialize -> tools/list (-> tools/call), through the real MCP SDK client. Stops at the first failure and
  * names the layer. Returns data; never prints. Throws only for bad input (ValidationError/ConfigError) or
  * an abort.

@@ -1,10 +1,10 @@
 /**
  * The tunnel's wire protocol as the client (Anthropic's side) sees it, in ONE place.
  *
- * Documented (SPEC.md 1): the proxy listens on plain HTTP; the client upgrades to a WebSocket; a second
+ * Documented (docs/contract.md §1): the proxy listens on plain HTTP; the client upgrades to a WebSocket; a second
  * ("inner") TLS handshake runs inside the WebSocket's byte stream, with the proxy presenting a server
  * certificate signed by the customer's CA; inside that TLS session is MCP's streamable HTTP (HTTP/1.1,
- * POST/GET, JSON and text/event-stream), routed by hostname (SPEC.md 3).
+ * POST/GET, JSON and text/event-stream), routed by hostname (docs/contract.md §3).
  *
  * NOT documented by Anthropic, decided by this project (the builtin proxy in src/proxy follows the same
  * choices; the README's "Assumptions" section repeats them):
@@ -41,14 +41,14 @@ export const TUNNEL_PROTOCOL = {
 export const DEFAULT_TIMEOUT_MS = 10_000;
 
 /**
- * What the proxy answers, as the client can observe it. The documented ones (SPEC.md 3) first; the rest
+ * What the proxy answers, as the client can observe it. The documented ones (docs/contract.md §3) first; the rest
  * are the builtin proxy's choices, matched loosely so the official proxy's wording also classifies.
  */
 export const PROXY_ANSWERS = {
-  /** SPEC.md 3: unknown host -> HTTP 502 with this body. */
+  /** docs/contract.md §3: unknown host -> HTTP 502 with this body. */
   noRouteStatus: 502,
   noRouteBody: 'No route configured for host',
-  /** SPEC.md 3: the log line of a refused upstream is "IP validation failed: <ip> is not a private address";
+  /** docs/contract.md §3: the log line of a refused upstream is "IP validation failed: <ip> is not a private address";
    * the builtin proxy puts the same words in its 502 body (the official one's body is not documented). */
   ipValidationBody: /IP validation failed|is not a private address|not in upstream\.allowed_ips|allowed_ips/i,
   /** The builtin proxy refuses the upgrade with HTTP 503 when limits.max_connections is reached. */

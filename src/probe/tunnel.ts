@@ -56,7 +56,7 @@ export type OpenTunnelError = (WebSocketLayerError | TlsLayerError) & { timings?
 /**
  * Opens one tunnel connection: WebSocket to the proxy -> one ordered byte stream -> TLS client handshake
  * inside it (SNI = servername) -> verification against caPem (chain, hostname, validity). Nothing is sent
- * inside the session before verification passed. SPEC.md 4's finer rules (direct signature, AKI/SKI, EKU)
+ * inside the session before verification passed. docs/contract.md §4's finer rules (direct signature, AKI/SKI, EKU)
  * are checked by checkTunnelCertificate() on the returned peer certificate.
  */
 export async function openTunnel(opts: OpenTunnelOptions): Promise<Tunnel> {

@@ -3,7 +3,7 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
 import Pool from 'undici/lib/dispatcher/pool.js';
-import type { Upstream } from '../bundle/validate.js';
+import type { Upstream } from '../deployment/validate.js';
 import { clientResponseHeaders } from './headers.js';
 import type { Logger } from './logger.js';
 import { errorText } from './logger.js';
@@ -21,7 +21,7 @@ import { IpValidationError, type UpstreamGuard } from './upstream-guard.js';
  * - upstream connections are kept alive (one undici Pool per upstream, HTTP/1.1 only) and opened through the
  *   upstream guard, whose `lookup` checks the address before any connection attempt;
  * - a client that goes away aborts the upstream request; an upstream that cannot be reached gives 502
- *   (504 when the connection attempt times out), an address outside allowed_ips gives 502 and the SPEC's
+ *   (504 when the connection attempt times out), an address outside allowed_ips gives 502 and the contract's
  *   log line.
  *
  * undici rather than node:http's client: its dispatcher API costs about half the CPU per request of

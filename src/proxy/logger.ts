@@ -1,4 +1,4 @@
-import type { LogLevel } from '../bundle/proxy-config.js';
+import type { LogLevel } from '../deployment/proxy-config.js';
 
 /**
  * The proxy's structured log: one JSON object per line, `{time, level, msg, ...fields}`.

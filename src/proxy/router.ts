@@ -1,8 +1,8 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
-import { lookupRoute, type ProxyConfig } from '../bundle/proxy-config.js';
-import type { Upstream } from '../bundle/validate.js';
+import { lookupRoute, type ProxyConfig } from '../deployment/proxy-config.js';
+import type { Upstream } from '../deployment/validate.js';
 import type { ConnectionRegistry } from './connections.js';
 import { forwardRequest, sendText, type UpstreamPool } from './forward.js';
 import { upstreamRequestHeaders } from './headers.js';

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { DEFAULT_PROXY_CONFIG, parseProxyConfig } from '../bundle/proxy-config.js';
+import { DEFAULT_PROXY_CONFIG, parseProxyConfig } from '../deployment/proxy-config.js';
 import { ConfigError } from '../errors.js';
 import { createJsonLogger } from './logger.js';
 import { startProxy } from './server.js';

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
-import type { ProxyConfig } from '../bundle/proxy-config.js';
+import type { ProxyConfig } from '../deployment/proxy-config.js';
 import { ConfigError, EnvironmentError } from '../errors.js';
 import { startAdminServer, type AdminServer, type Readiness } from './admin.js';
 import { CertReloader, CertificatePairError } from './cert-reloader.js';

@@ -1,7 +1,7 @@
 import dns from 'node:dns';
 import net from 'node:net';
 import type { LookupFunction } from 'node:net';
-import { addressVerdict, asIpv4, type Ipv4Cidr } from '../bundle/upstream-address.js';
+import { addressVerdict, asIpv4, type Ipv4Cidr } from '../deployment/upstream-address.js';
 
 export { asIpv4 };
 
@@ -9,7 +9,7 @@ export { asIpv4 };
  * The SSRF guard (docs/contract.md 3: "IP validation is the proxy's primary SSRF defence; only IPv4 upstreams").
  *
  * - The address rule itself (canonical forms, IPv4-mapped IPv6, 0.0.0.0/8, allowed_ips membership) is
- *   src/bundle/upstream-address.ts, the one rule init, routes and doctor use too.
+ *   src/deployment/upstream-address.ts, the one rule init, routes and doctor use too.
  * - The upstream host is resolved (IPv4 only) and EVERY address it resolves to must pass that rule; one
  *   address outside refuses the whole host.
  * - The connection then goes to the address that was checked: the guard IS the socket's `lookup` function,

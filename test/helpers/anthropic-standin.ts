@@ -1,5 +1,5 @@
 /**
- * TEST ONLY: a local stand-in for the parts of the Anthropic API the programmatic flow uses (SPEC.md 4):
+ * TEST ONLY: a local stand-in for the parts of the Anthropic API the programmatic flow uses (docs/contract.md §4):
  * the token endpoint (POST /v1/oauth/token, RFC 7523 jwt-bearer with the oidc-federation beta) and the
  * Tunnels API (tunnels, tokens, CA certificates). Shapes, headers, limits and errors follow the
  * documentation; the real @anthropic-ai/sdk is pointed at it by base URL.
@@ -14,7 +14,7 @@ import { createHash, randomBytes, randomUUID, X509Certificate } from 'node:crypt
 
 export const FEDERATION_BETA = 'oidc-federation-2026-04-01';
 export const TUNNELS_BETA = 'mcp-tunnels-2026-06-22';
-/** The version SPEC.md 4 documents, and the one @anthropic-ai/sdk 1.x sends (its changelog: "new API version 2026-10-21"). */
+/** The version docs/contract.md §4 documents, and the one @anthropic-ai/sdk 1.x sends (its changelog: "new API version 2026-10-21"). */
 export const API_VERSIONS = ['2023-06-01', '2026-10-21'];
 export const MANAGE_TUNNELS_SCOPE = 'workspace:manage_tunnels';
 export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';

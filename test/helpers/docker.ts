@@ -16,7 +16,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { COMPOSE_SERVICES } from '../../src/bundle/compose-file.js';
+import { COMPOSE_SERVICES } from '../../src/deployment/compose-file.js';
 
 export const TEST_LABEL = 'mcp-tunnel-test';
 export const TEST_LABEL_FILTER = `label=${TEST_LABEL}=1`;

@@ -4,7 +4,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { WebSocket, createWebSocketStream } from 'ws';
-import { parseProxyConfig } from '../../src/bundle/proxy-config.js';
+import { parseProxyConfig } from '../../src/deployment/proxy-config.js';
 import { createJsonLogger } from '../../src/proxy/logger.js';
 import { startProxy, type RunningProxy } from '../../src/proxy/server.js';
 import { writeTestPki, type TestPki } from './pki.js';

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseProxyConfig } from '../../src/bundle/proxy-config.js';
+import { parseProxyConfig } from '../../src/deployment/proxy-config.js';
 import { inspectCertificate } from '../../src/pki/index.js';
 import { silentLogger } from '../../src/proxy/logger.js';
 import { startProxy, type RunningProxy } from '../../src/proxy/server.js';

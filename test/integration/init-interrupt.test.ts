@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseEnvFile } from '../../src/bundle/env-file.js';
-import { parseProxyConfig } from '../../src/bundle/proxy-config.js';
+import { parseEnvFile } from '../../src/deployment/env-file.js';
+import { parseProxyConfig } from '../../src/deployment/proxy-config.js';
 import { CLI, fakeTunnelToken, runCli } from '../helpers/cli.js';
 
 /**

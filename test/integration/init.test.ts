@@ -4,8 +4,8 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectComposeCommand } from '../../src/cli/compose-command.js';
-import { parseProxyConfig } from '../../src/bundle/proxy-config.js';
-import { parseEnvFile } from '../../src/bundle/env-file.js';
+import { parseProxyConfig } from '../../src/deployment/proxy-config.js';
+import { parseEnvFile } from '../../src/deployment/env-file.js';
 import { inspectCertificate } from '../../src/pki/index.js';
 import { fakeTunnelToken, runCli, snapshotTree } from '../helpers/cli.js';
 

@@ -5,9 +5,9 @@ import path from 'node:path';
 import { execa } from 'execa';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeEnvText, parseEnvFile } from '../../src/bundle/env-file.js';
-import { parseProxyConfig } from '../../src/bundle/proxy-config.js';
-import { decodeTunnelToken } from '../../src/bundle/validate.js';
+import { decodeEnvText, parseEnvFile } from '../../src/deployment/env-file.js';
+import { parseProxyConfig } from '../../src/deployment/proxy-config.js';
+import { decodeTunnelToken } from '../../src/deployment/validate.js';
 import { CLI, REPO_ROOT, runCli } from '../helpers/cli.js';
 
 /**

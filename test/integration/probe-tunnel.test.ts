@@ -198,7 +198,7 @@ describe('probe library over a test-only TLS-in-WebSocket server', () => {
     expect(result.failure?.hint).toMatch(/renew-cert/);
   });
 
-  it('SPEC.md 4 rules run after the handshake (validity judged at the given time)', async () => {
+  it('docs/contract.md §4 rules run after the handshake (validity judged at the given time)', async () => {
     const result = await runProbe({ ...base(), route: 'echo', now: new Date(Date.now() + 5 * 365 * 86_400_000) });
     expect(result.failure).toMatchObject({ step: 'tls', layer: 'tls', reason: 'spec:server.validity' });
     expect(result.tls?.certificate.findings.some((f) => f.rule === 'server.authority-key-id' && f.ok)).toBe(true);

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseProxyConfig } from '../../src/bundle/proxy-config.js';
+import { parseProxyConfig } from '../../src/deployment/proxy-config.js';
 import { EnvironmentError } from '../../src/errors.js';
 import { silentLogger, startProxy } from '../../src/proxy/index.js';
 import { startSampleMcpServer, type SampleMcpServer } from '../helpers/mcp-upstream.js';

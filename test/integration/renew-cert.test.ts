@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseProxyConfig } from '../../src/bundle/proxy-config.js';
+import { parseProxyConfig } from '../../src/deployment/proxy-config.js';
 import { RENEW_NOT_NEEDED_EXIT_CODE, renewServerCertificate } from '../../src/ops/renew-cert.js';
 import { createCa, inspectCertificate, issueServerCert, keyMatchesCertificate, verifySignedBy, type PemPair } from '../../src/pki/index.js';
 import { openTunnel, runProbe } from '../../src/probe/index.js';

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parseEnvFile } from '../../src/bundle/env-file.js';
+import { parseEnvFile } from '../../src/deployment/env-file.js';
 import { fakeJwt, startAnthropicStandin, type AnthropicStandin } from '../helpers/anthropic-standin.js';
 import { fakeTunnelToken, runCli, snapshotTree, type CliResult } from '../helpers/cli.js';
 

@@ -3,15 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { detectComposeCommand } from '../../src/cli/compose-command.js';
-import {
-  createTunnelsClient,
-  rotateTunnelToken,
-  withWifSettings,
-  type CloudflaredState,
-  type RotationOptions,
-  type StackControl,
-} from '../../src/anthropic/index.js';
-import { parseEnvFile, updateEnvFile } from '../../src/bundle/env-file.js';
+import { createTunnelsClient, withWifSettings } from '../../src/anthropic/index.js';
+import type { CloudflaredState, StackControl } from '../../src/docker/stack-control.js';
+import { rotateTunnelToken, type RotationOptions } from '../../src/ops/rotate-token.js';
+import { parseEnvFile, updateEnvFile } from '../../src/deployment/env-file.js';
 import { runRotateToken } from '../../src/cli/commands/rotate-token.js';
 import { EnvironmentError, ExitCode, UserError } from '../../src/errors.js';
 import { fakeJwt, startAnthropicStandin, type AnthropicStandin } from '../helpers/anthropic-standin.js';

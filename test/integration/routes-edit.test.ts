@@ -5,8 +5,8 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectComposeCommand } from '../../src/cli/compose-command.js';
-import { parseProxyConfig } from '../../src/bundle/proxy-config.js';
-import { renderProxyConfig } from '../../src/bundle/proxy-config-render.js';
+import { parseProxyConfig } from '../../src/deployment/proxy-config.js';
+import { renderProxyConfig } from '../../src/deployment/proxy-config-render.js';
 import { addRoute, removeRoute } from '../../src/ops/routes.js';
 import { runCli } from '../helpers/cli.js';
 

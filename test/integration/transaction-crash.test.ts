@@ -5,8 +5,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STALE_AFTER_MS, sweepStaleTemps, tempPathFor, WRITER_TAG, writeFileSafely } from '../../src/bundle/atomic-file.js';
-import { recoverDeploymentDir } from '../../src/bundle/transaction.js';
+import { STALE_AFTER_MS, sweepStaleTemps, tempPathFor, WRITER_TAG, writeFileSafely } from '../../src/deployment/atomic-file.js';
+import { recoverDeploymentDir } from '../../src/deployment/transaction.js';
 import { REPO_ROOT, runCli } from '../helpers/cli.js';
 
 /**
@@ -100,8 +100,8 @@ describe('the first init killed between writing ca.key and ca.crt', () => {
     const dist = (m: string): string => JSON.stringify(pathToFileURL(path.join(REPO_ROOT, 'dist', m)).href);
     // init's own plan and apply, killed right after the first rename (ca.key in place, ca.crt not yet).
     const script = `
-      const { planInit, applyInit, deploymentPaths } = await import(${dist('bundle/init.js')});
-      const { readExistingDeployment } = await import(${dist('bundle/existing.js')});
+      const { planInit, applyInit, deploymentPaths } = await import(${dist('deployment/init.js')});
+      const { readExistingDeployment } = await import(${dist('deployment/existing.js')});
       const { VERSION } = await import(${dist('version.js')});
       const dir = ${JSON.stringify(dir)};
       const settings = { dir, tunnelId: 'tnl_01abc', tunnelDomain: 'abcd1234.tunnel.anthropic.com', tunnelToken: ${JSON.stringify(tokenValue)}, routes: [{ name: 'docs', url: 'http://10.0.0.5:8080' }], engine: 'official' };

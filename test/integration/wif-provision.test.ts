@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTunnelsClient, fileSource, provisionTunnel, type ProvisionResult, type TunnelsClientOptions } from '../../src/anthropic/index.js';
-import { deploymentPaths } from '../../src/bundle/layout.js';
+import { deploymentPaths } from '../../src/deployment/layout.js';
 import { ExitCode, UserError } from '../../src/errors.js';
 import { createCa, inspectCertificate } from '../../src/pki/index.js';
 import { fakeJwt, FEDERATION_BETA, startAnthropicStandin, TUNNELS_BETA, type AnthropicStandin } from '../helpers/anthropic-standin.js';

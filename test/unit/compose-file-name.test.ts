@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { deploymentPaths } from '../../src/bundle/layout.js';
-import { proxyContainerUser } from '../../src/bundle/ownership.js';
+import { deploymentPaths } from '../../src/deployment/layout.js';
+import { proxyContainerUser } from '../../src/deployment/ownership.js';
 
 /* The compose file a command works on, and the user its proxy container runs as: both read from what is there. */
 

@@ -10,8 +10,8 @@ import {
   TUNNEL_TOKEN_MISSING_MESSAGE,
   renderComposeFile,
   type ProxyEngine,
-} from '../../src/bundle/compose-file.js';
-import { CLOUDFLARED_IMAGE, OFFICIAL_PROXY_IMAGE } from '../../src/bundle/images.js';
+} from '../../src/deployment/compose-file.js';
+import { CLOUDFLARED_IMAGE, OFFICIAL_PROXY_IMAGE } from '../../src/deployment/images.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ENGINES: ProxyEngine[] = ['official', 'builtin'];
@@ -40,7 +40,7 @@ describe('renderComposeFile', () => {
     expect(COMPOSE_SERVICES).toEqual({ proxy: 'mcp-proxy', cloudflared: 'cloudflared' });
   });
 
-  it.each(ENGINES.flatMap((e) => [[e, false], [e, true]] as Array<[ProxyEngine, boolean]>))('%s (autoRenew %s): every service carries the full hardening of SPEC 2', (engine, autoRenew) => {
+  it.each(ENGINES.flatMap((e) => [[e, false], [e, true]] as Array<[ProxyEngine, boolean]>))('%s (autoRenew %s): every service carries the full hardening of docs/contract.md §2', (engine, autoRenew) => {
     const { services } = parse(engine, autoRenew);
     expect(Object.keys(services).length).toBe(autoRenew ? 3 : 2);
     for (const [name, svc] of Object.entries(services)) {

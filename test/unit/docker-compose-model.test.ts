@@ -6,7 +6,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderComposeFile, TUNNEL_TOKEN_MISSING_MESSAGE } from '../../src/bundle/compose-file.js';
+import { renderComposeFile, TUNNEL_TOKEN_MISSING_MESSAGE } from '../../src/deployment/compose-file.js';
 import { loadComposeProject, resolveProjectName } from '../../src/docker/compose-model.js';
 import { interpolateString, MissingVariableError } from '../../src/docker/interpolate.js';
 import { composeNanoseconds, composeTimeparse, pythonJsonDumps, shlexSplit } from '../../src/docker/py-compat.js';

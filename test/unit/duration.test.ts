@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, parseDuration } from '../../src/bundle/duration.js';
+import { formatDuration, parseDuration } from '../../src/deployment/duration.js';
 
 describe('parseDuration', () => {
   it('reads Go durations and the friendly day unit', () => {

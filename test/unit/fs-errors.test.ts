@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { asEnvironmentError, environmentErrorFor, isSystemError } from '../../src/bundle/fs-errors.js';
+import { asEnvironmentError, environmentErrorFor, isSystemError } from '../../src/deployment/fs-errors.js';
 import { ValidationError } from '../../src/errors.js';
 
 function errnoOf(fn: () => unknown): NodeJS.ErrnoException {

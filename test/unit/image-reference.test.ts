@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CLOUDFLARED_IMAGE, OFFICIAL_PROXY_IMAGE, parseImageReference, parsePinnedImageReference } from '../../src/bundle/images.js';
+import { CLOUDFLARED_IMAGE, OFFICIAL_PROXY_IMAGE, parseImageReference, parsePinnedImageReference } from '../../src/deployment/images.js';
 
 /** Image references as Docker parses them (distribution/reference + Docker's normalisation). */
 describe('parseImageReference', () => {

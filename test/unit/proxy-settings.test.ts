@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { mergeProxyConfig } from '../../src/bundle/proxy-config-merge.js';
-import { renderProxyConfig } from '../../src/bundle/proxy-config-render.js';
-import { parseProxyConfig } from '../../src/bundle/proxy-config.js';
-import { unifiedDiff } from '../../src/bundle/text-diff.js';
+import { mergeProxyConfig } from '../../src/deployment/proxy-config-merge.js';
+import { renderProxyConfig } from '../../src/deployment/proxy-config-render.js';
+import { parseProxyConfig } from '../../src/deployment/proxy-config.js';
+import { unifiedDiff } from '../../src/deployment/text-diff.js';
 import { getSettings, planSet, planUnset, type ProxySettingsFile } from '../../src/ops/proxy-settings.js';
 
 /** config get/set/unset on the text (validated by the proxy's own parser), and init's merge keeping hand edits. */

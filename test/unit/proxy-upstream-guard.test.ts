@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_ALLOWED_IPS } from '../../src/bundle/proxy-config.js';
-import { parseIpv4Cidr } from '../../src/bundle/validate.js';
+import { DEFAULT_ALLOWED_IPS } from '../../src/deployment/proxy-config.js';
+import { parseIpv4Cidr } from '../../src/deployment/validate.js';
 import { IpValidationError, UpstreamGuard, asIpv4 } from '../../src/proxy/upstream-guard.js';
 
 const cidrs = (...list: string[]) => list.map(parseIpv4Cidr);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { RENEWER_SERVICE, hasRenewerService, renderComposeFile } from '../../src/bundle/compose-file.js';
+import { RENEWER_SERVICE, hasRenewerService, renderComposeFile } from '../../src/deployment/compose-file.js';
 import { editComposeForRenewer } from '../../src/ops/auto-renew.js';
 
 /** schedule-renewal's compose.yaml edit: exact re-render when pristine; a byte-preserving splice otherwise. */

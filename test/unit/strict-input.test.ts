@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decodeEnvText } from '../../src/bundle/env-file.js';
-import { decodeTunnelToken, validateTunnelToken } from '../../src/bundle/validate.js';
+import { decodeEnvText } from '../../src/deployment/env-file.js';
+import { decodeTunnelToken, validateTunnelToken } from '../../src/deployment/validate.js';
 import { UserError } from '../../src/errors.js';
 
 const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { addressVerdict, canonicalHost } from '../../src/bundle/upstream-address.js';
-import { parseIpv4Cidr, parseUpstream } from '../../src/bundle/validate.js';
+import { addressVerdict, canonicalHost } from '../../src/deployment/upstream-address.js';
+import { parseIpv4Cidr, parseUpstream } from '../../src/deployment/validate.js';
 
 describe('the canonical upstream-address rule', () => {
   it.each([

@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { parseDuration } from '../../bundle/duration.js';
+import { parseDuration } from '../../deployment/duration.js';
 import { readWifSettings } from '../../anthropic/index.js';
-import { readTextIfExists } from '../../bundle/atomic-file.js';
-import { deploymentPaths } from '../../bundle/layout.js';
+import { readTextIfExists } from '../../deployment/atomic-file.js';
+import { deploymentPaths } from '../../deployment/layout.js';
 import { AbortedError, ExitCode, UserError } from '../../errors.js';
 import { rotateCa, type CaRotateEvent, type CaRotateResult } from '../../ops/ca-rotate.js';
 import { proxyServes } from '../../ops/proxy-serving.js';

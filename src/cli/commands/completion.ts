@@ -1,19 +1,19 @@
 import { Argument, Command } from 'commander';
 import { printLine } from '../output.js';
+import type { ProgramContext } from '../program-context.js';
 
 /**
  * `completion bash|zsh|fish`: a static script generated from the command tree itself, so it can never
  * name a command or flag that does not exist. Install: `mcp-tunnel completion bash > /etc/bash_completion.d/mcp-tunnel`,
  * `mcp-tunnel completion zsh > "${fpath[1]}/_mcp-tunnel"`, `mcp-tunnel completion fish > ~/.config/fish/completions/mcp-tunnel.fish`.
  */
-export function registerCompletion(program: Command): void {
+export function registerCompletion(program: Command, context: ProgramContext): void {
   program
     .command('completion')
     .description('Print a shell completion script (bash, zsh or fish) for mcp-tunnel')
     .addArgument(new Argument('<shell>', 'the shell').choices(['bash', 'zsh', 'fish']))
     .action(async (shell: 'bash' | 'zsh' | 'fish') => {
-      const { buildFullProgram } = await import('../program.js');
-      const tree = describeTree(await buildFullProgram());
+      const tree = describeTree(await context.buildFullProgram());
       printLine(shell === 'fish' ? fishScript(tree) : shell === 'zsh' ? zshScript(tree) : bashScript(tree));
     });
 }

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { readExistingDeployment } from '../../bundle/existing.js';
+import { readExistingDeployment } from '../../deployment/existing.js';
 import { connectionInfo, DEFAULT_MODEL, DEFAULT_PATH, type ConnectInfo } from '../../ops/connect.js';
 import { readProxyConfigFile } from '../../ops/routes.js';
 import { bold, printLine, printReport } from '../output.js';

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import os from 'node:os';
 import { Command, Option } from 'commander';
-import { DEFAULT_BUILTIN_BASE_IMAGE } from '../../bundle/images.js';
+import { DEFAULT_BUILTIN_BASE_IMAGE } from '../../deployment/images.js';
 import { AbortedError, EnvironmentError, ExitCode, ValidationError } from '../../errors.js';
 import { runDemo, runDockerDemo, startSampleMcpServer, type DemoHandle, type DemoStep } from '../../demo/index.js';
 import { bold, printLine, printStep, printWarning } from '../output.js';

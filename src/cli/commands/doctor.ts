@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { ValidationError } from '../../errors.js';
-import { parseDuration } from '../../bundle/duration.js';
+import { parseDuration } from '../../deployment/duration.js';
 import { DEFAULT_EDGE_TARGETS, runDoctor, type DoctorFinding } from '../../ops/doctor/index.js';
 import { parseEdgeTarget } from '../../ops/doctor/environment.js';
 import { bold, printLine, printReport } from '../output.js';

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { Command, Option } from 'commander';
-import { parseDuration } from '../../bundle/duration.js';
+import { parseDuration } from '../../deployment/duration.js';
 import { printLine } from '../output.js';
 
 /** The builtin proxy's readiness endpoint with the default admin.listen_addr. */

@@ -1,8 +1,8 @@
 import { AbortedError, ValidationError } from '../../errors.js';
-import { readExistingDeployment, type ExistingDeployment } from '../../bundle/existing.js';
-import { applyInit, deploymentPaths, planInit, type InitPlan, type InitSettings } from '../../bundle/init.js';
-import { currentInvoker } from '../../bundle/ownership.js';
-import { validateDomain, validateTunnelId } from '../../bundle/validate.js';
+import { readExistingDeployment, type ExistingDeployment } from '../../deployment/existing.js';
+import { applyInit, deploymentPaths, planInit, type InitPlan, type InitSettings } from '../../deployment/init.js';
+import { currentInvoker } from '../../deployment/ownership.js';
+import { validateDomain, validateTunnelId } from '../../deployment/validate.js';
 import { VERSION } from '../../version.js';
 import { checkDir, checkSharedFlags, initIsInteractive, MissingValues, resolveSharedSettings, type InitOptions } from '../init-inputs.js';
 import { nextSteps, printClaudeUse, printInitJson, printNext, printPlan, printReplacementDiffs, printSummary, printWritten } from '../init-report.js';

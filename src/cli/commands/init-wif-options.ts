@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { DEFAULT_API_URL } from '../../anthropic/ids.js';
 import { readWifSettings } from '../../anthropic/settings.js';
-import { deploymentPaths } from '../../bundle/layout.js';
+import { deploymentPaths } from '../../deployment/layout.js';
 
 /** The programmatic flow's flags on `init` (each with its env twin), and the flow remembered by a deployment. */
 export function addWifOptions(init: Command): void {

@@ -23,11 +23,11 @@ import {
   type StoredWifSettings,
   type TunnelsClientOptions,
 } from '../../anthropic/index.js';
-import { parseEnvFile } from '../../bundle/env-file.js';
-import { readExistingDeployment, type ExistingDeployment } from '../../bundle/existing.js';
-import { applyInit, checkHttpsUpstreams, checkUpstreamsAllowed, deploymentPaths, planInit, type InitPlan, type InitSettings, type ProxyEngine } from '../../bundle/init.js';
-import { containerIdentity, currentInvoker } from '../../bundle/ownership.js';
-import { validateTunnelId } from '../../bundle/validate.js';
+import { parseEnvFile } from '../../deployment/env-file.js';
+import { readExistingDeployment, type ExistingDeployment } from '../../deployment/existing.js';
+import { applyInit, checkHttpsUpstreams, checkUpstreamsAllowed, deploymentPaths, planInit, type InitPlan, type InitSettings, type ProxyEngine } from '../../deployment/init.js';
+import { containerIdentity, currentInvoker } from '../../deployment/ownership.js';
+import { validateTunnelId } from '../../deployment/validate.js';
 import { AbortedError, ValidationError } from '../../errors.js';
 import { VERSION } from '../../version.js';
 import { checkDir, checkSharedFlags, initIsInteractive, MissingValues, resolveSharedSettings, type InitOptions } from '../init-inputs.js';

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { parseDuration } from '../../bundle/duration.js';
+import { parseDuration } from '../../deployment/duration.js';
 import { EnvironmentError, ValidationError } from '../../errors.js';
 import { loadProbeDeployment, resolveProbeRoute, runProbe, TUNNEL_PROTOCOL, type ProbeStep } from '../../probe/index.js';
 import { locateProxy } from '../../ops/stack.js';

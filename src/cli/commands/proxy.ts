@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { DEFAULT_PROXY_CONFIG } from '../../bundle/proxy-config.js';
+import { DEFAULT_PROXY_CONFIG } from '../../deployment/proxy-config.js';
 
 export { DEFAULT_PROXY_CONFIG };
 

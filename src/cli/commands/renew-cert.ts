@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { parseDuration, formatDuration } from '../../bundle/duration.js';
+import { parseDuration, formatDuration } from '../../deployment/duration.js';
 import { ValidationError, isUserError } from '../../errors.js';
 import {
   DEFAULT_CERT_DURATION,

@@ -1,15 +1,8 @@
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { parseDuration } from '../../bundle/duration.js';
-import {
-  HEALTHY_CONNECTIONS,
-  readDeploymentForRotation,
-  rotateTunnelToken,
-  type RotationEvent,
-  type RotationResult,
-  type StackControl,
-} from '../../anthropic/index.js';
-import { dockerStackControl } from '../../docker/index.js';
+import { parseDuration } from '../../deployment/duration.js';
+import { readDeploymentForRotation, rotateTunnelToken, type RotationEvent, type RotationResult } from '../../ops/rotate-token.js';
+import { dockerStackControl, HEALTHY_CONNECTIONS, type StackControl } from '../../docker/index.js';
 import { EnvironmentError, ValidationError } from '../../errors.js';
 import { isInteractive } from '../interactive.js';
 import { startCommandLine } from '../compose-command.js';

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { RENEWER_CA_GID, RENEWER_SERVICE } from '../../bundle/compose-file.js';
+import { RENEWER_CA_GID, RENEWER_SERVICE } from '../../deployment/compose-file.js';
 import { disableAutoRenew, enableAutoRenew, type ScheduleResult } from '../../ops/auto-renew.js';
 import { VERSION } from '../../version.js';
 import { printLine, printStep } from '../output.js';

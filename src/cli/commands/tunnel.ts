@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { readWifSettings } from '../../anthropic/index.js';
-import { readTextIfExists } from '../../bundle/atomic-file.js';
-import { deploymentPaths } from '../../bundle/layout.js';
+import { readTextIfExists } from '../../deployment/atomic-file.js';
+import { deploymentPaths } from '../../deployment/layout.js';
 import { showTunnel, type TunnelReport } from '../../ops/tunnel-show.js';
 import { bold, printLine, printReport } from '../output.js';
 import { tunnelsApiFromDeployment, type WifClientFlags } from '../wif-client.js';

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { parseDuration } from '../../bundle/duration.js';
+import { parseDuration } from '../../deployment/duration.js';
 import { composeUp, StackHealthError, type StackEvent, type UpResult } from '../../docker/index.js';
 import { bold, printLine, printStep, printWarning } from '../output.js';
 import { requireDeploymentDir } from '../deployment-dir.js';

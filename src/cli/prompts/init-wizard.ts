@@ -7,8 +7,8 @@ import {
   validateRouteName,
   validateTunnelId,
   validateTunnelToken,
-} from '../../bundle/validate.js';
-import { checkHttpsUpstreams, checkUpstreamsAllowed, type ProxyEngine } from '../../bundle/init.js';
+} from '../../deployment/validate.js';
+import { checkHttpsUpstreams, checkUpstreamsAllowed, type ProxyEngine } from '../../deployment/init.js';
 
 /*
  * The questions of `mcp-tunnel init`, one function per question. Each answer is validated at its own

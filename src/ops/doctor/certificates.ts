@@ -1,5 +1,5 @@
 import fs from 'node:fs/promises';
-import type { DeploymentPaths } from '../../bundle/layout.js';
+import type { DeploymentPaths } from '../../deployment/layout.js';
 import {
   blockingFailures,
   checkCaCertificate,

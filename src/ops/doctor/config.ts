@@ -1,6 +1,6 @@
 import YAML from 'yaml';
-import { DEFAULT_ALLOWED_IPS, parseProxyConfig, type ProxyConfig } from '../../bundle/proxy-config.js';
-import { parseIpv4Cidr, parseUpstream, type Ipv4Cidr, type Upstream } from '../../bundle/validate.js';
+import { DEFAULT_ALLOWED_IPS, parseProxyConfig, type ProxyConfig } from '../../deployment/proxy-config.js';
+import { parseIpv4Cidr, parseUpstream, type Ipv4Cidr, type Upstream } from '../../deployment/validate.js';
 import { UserError } from '../../errors.js';
 import { fail, ok, warn, type DoctorFinding } from './types.js';
 

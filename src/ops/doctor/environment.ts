@@ -1,5 +1,5 @@
-import { COMPOSE_SERVICES, RENEWER_SERVICE } from '../../bundle/compose-file.js';
-import { validateTunnelToken } from '../../bundle/validate.js';
+import { COMPOSE_SERVICES, RENEWER_SERVICE } from '../../deployment/compose-file.js';
+import { validateTunnelToken } from '../../deployment/validate.js';
 import { connectDocker, type DockerConnection } from '../../docker/client.js';
 import type { ContainerDetails } from '../../docker/containers.js';
 import { describeEndpoint } from '../../docker/endpoint.js';
@@ -121,7 +121,7 @@ async function checkConnections(conn: DockerConnection, cf: ContainerDetails | u
   return fail('cloudflared.connections', 'cloudflared has registered no tunnel connection: Claude cannot reach the proxy', `${outboundFix}; details: docker compose logs ${COMPOSE_SERVICES.cloudflared}`);
 }
 
-/** Where cloudflared dials (SPEC.md 1). The hostnames are Cloudflare's documented edge discovery names. */
+/** Where cloudflared dials (docs/contract.md §1). The hostnames are Cloudflare's documented edge discovery names. */
 export const DEFAULT_EDGE_TARGETS = ['region1.v2.argotunnel.com:7844', 'region2.v2.argotunnel.com:7844'] as const;
 export const EDGE_CIDRS = ['198.41.192.0/19', '2606:4700:a0::/44'] as const;
 

@@ -1,10 +1,10 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { hasRenewerService } from '../../bundle/compose-file.js';
-import { parseEnvFile } from '../../bundle/env-file.js';
-import { deploymentPaths } from '../../bundle/layout.js';
-import { requireDeploymentDir } from '../../bundle/deployment-dir.js';
-import { proxyContainerUser } from '../../bundle/ownership.js';
+import { hasRenewerService } from '../../deployment/compose-file.js';
+import { parseEnvFile } from '../../deployment/env-file.js';
+import { deploymentPaths } from '../../deployment/layout.js';
+import { requireDeploymentDir } from '../../deployment/deployment-dir.js';
+import { proxyContainerUser } from '../../deployment/ownership.js';
 import { ValidationError } from '../../errors.js';
 import { rotationFiles } from '../ca-rotate.js';
 import { checkApi } from './api.js';

@@ -1,8 +1,8 @@
 import fs from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import path from 'node:path';
-import { RENEWER_CA_GID } from '../../bundle/compose-file.js';
-import type { DeploymentPaths } from '../../bundle/layout.js';
+import { RENEWER_CA_GID } from '../../deployment/compose-file.js';
+import type { DeploymentPaths } from '../../deployment/layout.js';
 import { fail, ok, warn, type DoctorFinding } from './types.js';
 
 /**

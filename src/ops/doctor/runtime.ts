@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import YAML from 'yaml';
-import { BUILTIN_HEALTHCHECK, COMPOSE_SERVICES } from '../../bundle/compose-file.js';
-import { BUILTIN_PROXY_IMAGE_REPO } from '../../bundle/images.js';
-import type { Ipv4Cidr } from '../../bundle/validate.js';
+import { BUILTIN_HEALTHCHECK, COMPOSE_SERVICES } from '../../deployment/compose-file.js';
+import { BUILTIN_PROXY_IMAGE_REPO } from '../../deployment/images.js';
+import type { Ipv4Cidr } from '../../deployment/validate.js';
 import { asDockerError, type DockerConnection } from '../../docker/client.js';
 import { loadComposeProject } from '../../docker/compose-model.js';
 import type { ContainerDetails } from '../../docker/containers.js';

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import type { Ipv4Cidr, Upstream } from '../../bundle/validate.js';
+import type { Ipv4Cidr, Upstream } from '../../deployment/validate.js';
 import { IpValidationError, UpstreamGuard } from '../../proxy/upstream-guard.js';
 import type { ConfigRoute } from './config.js';
 import { fail, ok, skip, warn, type DoctorFinding } from './types.js';

@@ -19,7 +19,7 @@ import {
 import { writeTestPki, type TestPki } from '../helpers/pki.js';
 import { opensslOk } from '../helpers/pki-openssl.js';
 
-/* The SPEC 4 rules judged against real certificates: ours, and ones openssl makes the way users do. */
+/* The docs/contract.md §4 rules judged against real certificates: ours, and ones openssl makes the way users do. */
 
 const DOMAIN = 'abcd1234.tunnel.example.com';
 let dir: string;

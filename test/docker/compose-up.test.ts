@@ -10,8 +10,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeBuildContext } from '../../src/bundle/build-context.js';
-import { renderComposeFile } from '../../src/bundle/compose-file.js';
+import { writeBuildContext } from '../../src/deployment/build-context.js';
+import { renderComposeFile } from '../../src/deployment/compose-file.js';
 import { VERSION } from '../../src/version.js';
 import {
   FAKE_TUNNEL_TOKEN,

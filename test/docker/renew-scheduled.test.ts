@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RENEWER_CA_GID, RENEWER_SERVICE } from '../../src/bundle/compose-file.js';
+import { RENEWER_CA_GID, RENEWER_SERVICE } from '../../src/deployment/compose-file.js';
 import { inspectCertificate, issueServerCert, verifySignedBy } from '../../src/pki/index.js';
 import { fakeTunnelToken, runCli } from '../helpers/cli.js';
 import { docker, dockerCleanup, dockerCompose, ensureNodeBaseImage, mustDocker, requireDocker, TEST_LABEL, uniqueName } from '../helpers/docker.js';

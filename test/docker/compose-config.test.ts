@@ -8,8 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { TUNNEL_TOKEN_MISSING_MESSAGE, renderComposeFile, type ProxyEngine } from '../../src/bundle/compose-file.js';
-import { CLOUDFLARED_IMAGE, OFFICIAL_PROXY_IMAGE } from '../../src/bundle/images.js';
+import { TUNNEL_TOKEN_MISSING_MESSAGE, renderComposeFile, type ProxyEngine } from '../../src/deployment/compose-file.js';
+import { CLOUDFLARED_IMAGE, OFFICIAL_PROXY_IMAGE } from '../../src/deployment/images.js';
 import { VERSION } from '../../src/version.js';
 import { FAKE_TUNNEL_TOKEN, dockerCleanup, dockerCompose, renderTestOverride, requireDocker } from '../helpers/docker.js';
 

@@ -14,7 +14,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OFFICIAL_PROXY_IMAGE } from '../../src/bundle/images.js';
+import { OFFICIAL_PROXY_IMAGE } from '../../src/deployment/images.js';
 import { CLI, REPO_ROOT, fakeTunnelToken, runCli } from '../helpers/cli.js';
 import { docker, dockerCleanup, ensureNodeBaseImage, projectContainers, projectNetworks, requireDocker, uniqueName } from '../helpers/docker.js';
 import { TEST_DOMAIN, TEST_TUNNEL_ID } from '../helpers/stack.js';

@@ -4,7 +4,7 @@ import { parseDuration } from './duration.js';
 import { isValidRouteKey, parseIpv4Cidr, parseUpstream, type Ipv4Cidr, type Upstream } from './validate.js';
 
 /**
- * The proxy configuration (SPEC.md 3): one file, read by both engines. The official fields come first;
+ * The proxy configuration (docs/contract.md §3): one file, read by both engines. The official fields come first;
  * `admin` and `limits` are builtin-engine extensions, written only when the builtin engine is chosen.
  */
 export interface ProxyConfigFile {
@@ -32,7 +32,7 @@ export interface ProxyConfigFile {
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-/** Documented defaults of the official proxy (SPEC.md 3). */
+/** Documented defaults of the official proxy (docs/contract.md §3). */
 export const DEFAULT_ALLOWED_IPS = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'] as const;
 export const DEFAULT_LISTEN_ADDR = ':8080';
 /** Where the official mcp-proxy image reads its config (docs/contract.md); the same default keeps us a drop-in. */
@@ -226,7 +226,7 @@ export function parseProxyConfig(text: string): ProxyConfig {
 }
 
 /**
- * Route lookup exactly as SPEC.md 3: the exact hostname first, then the hostname minus
+ * Route lookup exactly as docs/contract.md §3: the exact hostname first, then the hostname minus
  * ".<tunnel_domain>". Only the host is matched (any port is dropped); case-insensitive.
  */
 export function lookupRoute(config: Pick<ProxyConfig, 'routes' | 'tunnelDomain'>, hostHeader: string): { key: string; upstream: Upstream } | undefined {

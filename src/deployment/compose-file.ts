@@ -38,7 +38,7 @@ export const COMPOSE_SERVICES = { proxy: 'mcp-proxy', cloudflared: 'cloudflared'
 export const PROXY_CONFIG_MOUNT = './config/mcp-proxy.yaml:/etc/mcp-gateway/config.yaml:ro';
 export const PROXY_DATA_MOUNT = './data:/data:ro';
 
-/** cloudflared's exact command (SPEC.md 1): `--url` is required, localhost is the proxy's namespace. */
+/** cloudflared's exact command (docs/contract.md §1): `--url` is required, localhost is the proxy's namespace. */
 export const CLOUDFLARED_COMMAND = 'tunnel --no-autoupdate run --url http://localhost:8080';
 
 /** The builtin proxy's command and healthcheck (node is the only program in the image). */

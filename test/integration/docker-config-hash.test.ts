@@ -9,7 +9,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderComposeFile } from '../../src/bundle/compose-file.js';
+import { renderComposeFile } from '../../src/deployment/compose-file.js';
 import { loadComposeProject } from '../../src/docker/compose-model.js';
 import { configHash } from '../../src/docker/config-hash.js';
 

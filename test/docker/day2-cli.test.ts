@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLOUDFLARED_IMAGE } from '../../src/bundle/images.js';
+import { CLOUDFLARED_IMAGE } from '../../src/deployment/images.js';
 import { fakeTunnelToken, runCli, snapshotTree } from '../helpers/cli.js';
 import { requireDocker } from '../helpers/docker.js';
 

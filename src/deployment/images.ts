@@ -1,7 +1,7 @@
 import { ExitCode, UserError } from '../errors.js';
 
 /**
- * Every container image reference mcp-tunnel writes or runs, in one place (SPEC.md 1). The official images
+ * Every container image reference mcp-tunnel writes or runs, in one place (docs/contract.md §1). The official images
  * are pinned by digest, never by tag: a compose file written today runs the same bytes next year.
  */
 

@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeBuildContext, findPackageRoot } from '../../src/bundle/build-context.js';
+import { writeBuildContext, findPackageRoot } from '../../src/deployment/build-context.js';
 import { EnvironmentError } from '../../src/errors.js';
 import { VERSION } from '../../src/version.js';
 import {

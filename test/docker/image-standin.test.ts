@@ -4,7 +4,7 @@
  * answers, and a forwarded port to that target.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLOUDFLARED_COMMAND } from '../../src/bundle/compose-file.js';
+import { CLOUDFLARED_COMMAND } from '../../src/deployment/compose-file.js';
 import { FAKE_TUNNEL_TOKEN, buildCloudflaredStandin, docker, dockerCleanup, ensureNodeBaseImage, mustDocker, requireDocker, uniqueName } from '../helpers/docker.js';
 
 const dockerReady = await requireDocker();

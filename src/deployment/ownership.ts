@@ -1,5 +1,5 @@
 /**
- * How the non-root containers read tls.key without it being world-readable (SPEC.md 2).
+ * How the non-root containers read tls.key without it being world-readable (docs/contract.md §2).
  *
  * The official docs make tls.key 0644. We keep every key 0600 instead and make the container run as the
  * file's owner:

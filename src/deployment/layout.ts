@@ -3,7 +3,7 @@ import path from 'node:path';
 
 /**
  * Where everything lives in a deployment directory. data/ keeps the setup component's layout
- * (SPEC.md 4) so the official setup container and mcp-tunnel can share a directory.
+ * (docs/contract.md §4) so the official setup container and mcp-tunnel can share a directory.
  */
 export interface DeploymentPaths {
   dir: string;

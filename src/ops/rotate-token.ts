@@ -1,14 +1,14 @@
-import { readTextIfExists } from '../bundle/atomic-file.js';
-import { parseEnvFile, readEnvTextIfExists, updateEnvFile } from '../bundle/env-file.js';
-import { writeFilesTogether } from '../bundle/transaction.js';
-import { decodeTunnelToken } from '../bundle/validate.js';
-import { deploymentPaths, type DeploymentPaths } from '../bundle/layout.js';
+import { readTextIfExists } from '../deployment/atomic-file.js';
+import { parseEnvFile, readEnvTextIfExists, updateEnvFile } from '../deployment/env-file.js';
+import { writeFilesTogether } from '../deployment/transaction.js';
+import { decodeTunnelToken } from '../deployment/validate.js';
+import { deploymentPaths, type DeploymentPaths } from '../deployment/layout.js';
 import { EnvironmentError, ValidationError, isUserError, type UserError } from '../errors.js';
-import type { FederationSettings, TunnelsClient } from './client.js';
-import { explainApiError } from './errors.js';
-import { checkApiToken, readStoredTunnelId } from './provision.js';
-import { readWifSettings, type CredentialFlow } from './settings.js';
-import { HEALTHY_CONNECTIONS, type CloudflaredState, type StackControl } from './stack-control.js';
+import type { FederationSettings, TunnelsClient } from '../anthropic/client.js';
+import { explainApiError } from '../anthropic/errors.js';
+import { checkApiToken, readStoredTunnelId } from '../anthropic/provision.js';
+import { readWifSettings, type CredentialFlow } from '../anthropic/settings.js';
+import { HEALTHY_CONNECTIONS, type CloudflaredState, type StackControl } from '../docker/stack-control.js';
 
 /**
  * rotate-token, both flows, without printing: get the new token (from the user, or from the Tunnels
@@ -109,7 +109,7 @@ export async function rotateTunnelToken(options: RotationOptions): Promise<Rotat
     }
   }
 
-  // One transaction (bundle/transaction.ts): previous .env first (the rollback), then the token file, then
+  // One transaction (deployment/transaction.ts): previous .env first (the rollback), then the token file, then
   // .env (what compose reads); a run killed half-way is completed or rolled back by the next one.
   const label = (p: string): string => p.slice(paths.dir.length + 1);
   const nextEnv = updateEnvFile(deployment.envText, [{ key: 'TUNNEL_TOKEN', value: token }]);
