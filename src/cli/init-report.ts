@@ -3,7 +3,7 @@ import type { InitPlan, InitSettings } from '../deployment/init.js';
 import { unifiedDiff } from '../deployment/text-diff.js';
 import { connectionInfo } from '../ops/connect.js';
 import { startCommandLine } from './compose-command.js';
-import { bold, printLine, printReport, printStep } from './output.js';
+import { bold, printLine, printReport, printStep, printWarning } from './output.js';
 
 /** How both flows of `init` show a plan before writing it and what they wrote after. */
 const STATUS_WORD = { create: 'create', replace: 'replace', repair: 'fix permissions', unchanged: 'keep' } as const;
@@ -93,5 +93,27 @@ export function printReplacementDiffs(plan: InitPlan): void {
     }
     printLine(bold(`--- ${c.label} (now)  +++ ${c.label} (after init)`));
     for (const line of unifiedDiff(before, c.content)) printLine(line);
+  }
+}
+
+/**
+ * What both flows print after writing: the files, a headline about the tunnel and CA (it differs by flow), the
+ * server certificate, how the containers run, what was added, the next steps and how Claude reaches the routes.
+ */
+export function printInitOutcome(plan: InitPlan, settings: InitSettings, headline: string, next: string[], printCa: boolean | undefined): void {
+  printWritten(plan);
+  printLine();
+  printLine(headline);
+  printLine(`Server certificate for ${settings.tunnelDomain} and *.${settings.tunnelDomain}: ${plan.server.reason}, valid until ${plan.server.notAfter.toISOString()}`);
+  if (plan.adoptedCompose !== undefined) printLine(`Kept ${plan.adoptedCompose} and the files already in data/ as they are (not written by mcp-tunnel): no second CA`);
+  else printLine(`Engine: ${plan.engine}; containers run as ${plan.identity.uid}:${plan.identity.gid}`);
+  if (plan.autoRenew) printLine('Certificate renewal: scheduled daily by the cert-renewer service (mcp-tunnel schedule-renewal --disable removes it)');
+  if (plan.sampleServer) printLine('Sample MCP server: service hello, route hello (undo: mcp-tunnel routes remove hello, then delete the hello service from compose.yaml)');
+  if (plan.server.reason === 'domain-changed') printWarning('the tunnel domain changed: a new server certificate was issued');
+  printNext(next);
+  printClaudeUse(settings);
+  if (printCa) {
+    printLine();
+    process.stdout.write(plan.ca.pair.certPem);
   }
 }

@@ -5,8 +5,8 @@ import { currentInvoker } from '../../deployment/ownership.js';
 import { validateDomain, validateTunnelId } from '../../deployment/validate.js';
 import { VERSION } from '../../version.js';
 import { checkDir, checkSharedFlags, initIsInteractive, MissingValues, resolveSharedSettings, type InitOptions } from '../init-inputs.js';
-import { nextSteps, printClaudeUse, printInitJson, printNext, printPlan, printReplacementDiffs, printSummary, printWritten } from '../init-report.js';
-import { printLine, printWarning } from '../output.js';
+import { nextSteps, printInitJson, printInitOutcome, printPlan, printReplacementDiffs, printSummary } from '../init-report.js';
+import { printLine } from '../output.js';
 import { readTokenFromSources } from '../token-input.js';
 import * as wizard from '../prompts/init-wizard.js';
 import { runInitWif } from './init-wif.js';
@@ -61,7 +61,7 @@ export async function runInit(options: InitOptions): Promise<void> {
   }
   await applyInit(plan);
   if (options.json) printInitJson(plan, settings, 'manual', false, next);
-  else printResult(plan, settings, options, next);
+  else printInitOutcome(plan, settings, `CA: ${plan.ca.reused ? 'reused' : 'created'} data/ca.crt, SHA-256 fingerprint ${plan.ca.fingerprint}`, next, options.printCa);
 }
 
 async function gatherSettings(options: InitOptions, existing: ExistingDeployment, interactive: boolean): Promise<InitSettings> {
@@ -104,20 +104,3 @@ function registerCaStep(plan: InitPlan, settings: InitSettings, options: InitOpt
   return `Register the CA in the Console (tunnel ${settings.tunnelId} -> CA certificates -> upload): ${plan.paths.caCert}${options.printCa ? '' : '   (print it with --print-ca)'}`;
 }
 
-function printResult(plan: InitPlan, settings: InitSettings, options: InitOptions, next: string[]): void {
-  printWritten(plan);
-  printLine();
-  printLine(`CA: ${plan.ca.reused ? 'reused' : 'created'} data/ca.crt, SHA-256 fingerprint ${plan.ca.fingerprint}`);
-  printLine(`Server certificate for ${settings.tunnelDomain} and *.${settings.tunnelDomain}: ${plan.server.reason}, valid until ${plan.server.notAfter.toISOString()}`);
-  if (plan.adoptedCompose !== undefined) printLine(`Kept ${plan.adoptedCompose} and the files already in data/ as they are (not written by mcp-tunnel): no second CA`);
-  else printLine(`Engine: ${plan.engine}; containers run as ${plan.identity.uid}:${plan.identity.gid}`);
-  if (plan.autoRenew) printLine('Certificate renewal: scheduled daily by the cert-renewer service (mcp-tunnel schedule-renewal --disable removes it)');
-  if (plan.sampleServer) printLine('Sample MCP server: service hello, route hello (undo: mcp-tunnel routes remove hello, then delete the hello service from compose.yaml)');
-  if (plan.server.reason === 'domain-changed') printWarning('the tunnel domain changed: a new server certificate was issued');
-  printNext(next);
-  printClaudeUse(settings);
-  if (options.printCa) {
-    printLine();
-    process.stdout.write(plan.ca.pair.certPem);
-  }
-}

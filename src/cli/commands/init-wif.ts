@@ -31,8 +31,8 @@ import { validateTunnelId } from '../../deployment/validate.js';
 import { AbortedError, ValidationError } from '../../errors.js';
 import { VERSION } from '../../version.js';
 import { checkDir, checkSharedFlags, initIsInteractive, MissingValues, resolveSharedSettings, type InitOptions } from '../init-inputs.js';
-import { nextSteps, printClaudeUse, printInitJson, printNext, printReplacementDiffs, printSummary, printWritten } from '../init-report.js';
-import { printLine, printStep, printWarning } from '../output.js';
+import { nextSteps, printInitJson, printInitOutcome, printReplacementDiffs, printSummary } from '../init-report.js';
+import { printLine, printStep } from '../output.js';
 import * as wizard from '../prompts/init-wizard.js';
 
 /**
@@ -256,7 +256,10 @@ export async function runInitWif(given: WifInitOptions): Promise<void> {
   await applyInit(plan);
   const next = nextSteps(plan, initSettings, { extra: [`Rotate the token later: mcp-tunnel rotate-token --dir ${plan.paths.dir}   (the settings are in .env)`] });
   if (options.json) printInitJson(plan, initSettings, 'wif', false, next);
-  else printResult(plan, initSettings, provisioned.ca.created, options, next);
+  else {
+    const headline = `Tunnel ${initSettings.tunnelId} (${initSettings.tunnelDomain}); CA ${provisioned.ca.created ? 'created' : 'reused'}, fingerprint ${plan.ca.fingerprint}, registered on the tunnel`;
+    printInitOutcome(plan, initSettings, headline, next, options.printCa);
+  }
 }
 
 /** Keys of .env the programmatic flow owns: a change to them alone is the flow doing its job. */
@@ -322,19 +325,3 @@ function printProgress(event: ProvisionEvent): void {
   }
 }
 
-function printResult(plan: InitPlan, settings: InitSettings, caCreated: boolean, options: WifInitOptions, next: string[]): void {
-  printWritten(plan);
-  printLine();
-  printLine(`Tunnel ${settings.tunnelId} (${settings.tunnelDomain}); CA ${caCreated ? 'created' : 'reused'}, fingerprint ${plan.ca.fingerprint}, registered on the tunnel`);
-  printLine(`Server certificate for ${settings.tunnelDomain} and *.${settings.tunnelDomain}: ${plan.server.reason}, valid until ${plan.server.notAfter.toISOString()}`);
-  printLine(`Engine: ${plan.engine}; containers run as ${plan.identity.uid}:${plan.identity.gid}`);
-  if (plan.autoRenew) printLine('Certificate renewal: scheduled daily by the cert-renewer service (mcp-tunnel schedule-renewal --disable removes it)');
-  if (plan.sampleServer) printLine('Sample MCP server: service hello, route hello (undo: mcp-tunnel routes remove hello, then delete the hello service from compose.yaml)');
-  if (plan.server.reason === 'domain-changed') printWarning('the tunnel domain changed: a new server certificate was issued');
-  printNext(next);
-  printClaudeUse(settings);
-  if (options.printCa) {
-    printLine();
-    process.stdout.write(plan.ca.pair.certPem);
-  }
-}
