@@ -48,7 +48,7 @@ describe('writeBuildContext', () => {
     const dir = path.join(fakeRoot, 'deploy');
     const err = await writeBuildContext(dir, { packageRoot: fakeRoot }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EnvironmentError);
-    expect((err as EnvironmentError).message).toMatch(/builtin proxy bundle .*mcp-tunnel\.mjs is missing: run npm run build/);
+    expect((err as EnvironmentError).message).toMatch(/builtin proxy bundle .*(mcp-tunnel\.mjs|mcp-proxy\.cjs) is missing: run npm run build/);
     await expect(fs.stat(path.join(dir, 'build'))).rejects.toThrow(/ENOENT/);
   });
 

@@ -156,7 +156,7 @@ describe('kill -9 at random moments, then a re-run', () => {
   it('rotate-token', async () => {
     const dir = path.join(work, 'rotate');
     await timed(initArgs(dir, 0));
-    const rotate = (): string[] => ['rotate-token', '--dir', dir, '--tunnel-token-file', tokenFile(), '--wait-timeout', '5'];
+    const rotate = (): string[] => ['rotate-token', '--dir', dir, '--tunnel-token-file', tokenFile(), '--wait-timeout', '5s'];
     const measured = await measure(rotate);
     await trials('rotate-token', measured, async () => ({ dir, killed: rotate(), rerun: rotate() }));
   }, TEST_TIMEOUT_MS);
