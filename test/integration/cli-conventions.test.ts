@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyEnvBooleans, parseBooleanEnv } from '../../src/cli/conventions.js';
 import { buildFullProgram } from '../../src/cli/program.js';
 import { fakeTunnelToken, REPO_ROOT, runCli, snapshotTree } from '../helpers/cli.js';
+import { jsonSchemas } from '../helpers/json-reports.js';
 
 /*
  * The conventions of docs/cli-conventions.md, as a user meets them: boolean env twins, one duration
@@ -43,6 +44,25 @@ async function flagTree(): Promise<Map<string, Set<string>>> {
 function sourceFiles(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sourceFiles(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
 }
+
+describe('--json', () => {
+  it('every --json has the MCP_TUNNEL_JSON twin and names its schema in docs/json.md', async () => {
+    const schemas = jsonSchemas();
+    const found: string[] = [];
+    const walk = (c: Command, name: string): void => {
+      const json = c.options.find((o) => o.long === '--json');
+      if (json) {
+        found.push(name);
+        expect(json.envVar, name).toBe('MCP_TUNNEL_JSON');
+        const report = /\(docs\/json\.md: ([a-z-]+)\)/.exec(json.description)?.[1];
+        expect(report && schemas.has(report), `${name}: --json names no schema of docs/json.md (${json.description})`).toBe(true);
+      }
+      for (const sub of c.commands) walk(sub, `${name} ${sub.name()}`.trim());
+    };
+    walk(await buildFullProgram(), '');
+    expect(found).toEqual(expect.arrayContaining(['up', 'down', 'teardown', 'images', 'config get', 'config set', 'config unset', 'tunnel show', 'ca rotate', 'revoke']));
+  });
+});
 
 describe('boolean environment twins', () => {
   it('MCP_TUNNEL_AUTO_RENEW=false writes no cert-renewer; =yes does; =maybe is one line + hint, exit 2', async () => {

@@ -5,7 +5,7 @@ import { AbortedError, ValidationError } from '../../errors.js';
 import { archiveTunnel, checkConfirmation, consoleArchiveSteps, detachStep, readRevokeContext, remainingSteps, stopStep, type RevokeContext } from '../../ops/revoke.js';
 import { stackRunning } from '../../ops/stack.js';
 import { isInteractive } from '../interactive.js';
-import { bold, printLine, printStep, printWarning } from '../output.js';
+import { bold, printLine, printReport, printStep, printWarning } from '../output.js';
 
 export interface RevokeOptions {
   dir: string;
@@ -15,6 +15,7 @@ export interface RevokeOptions {
   identityTokenFile?: string;
   identityTokenCommand?: string;
   nonInteractive?: boolean;
+  json?: boolean;
 }
 
 const HELP = `
@@ -38,10 +39,12 @@ export function registerRevoke(program: Command): void {
     .addOption(new Option('--flow <flow>', 'credential flow (default: MCP_TUNNEL_FLOW in .env, else manual)').choices(['manual', 'wif']))
     .addOption(new Option('--identity-token-file <file>', 'wif: file holding the OIDC JWT (default: .env)').env('ANTHROPIC_IDENTITY_TOKEN_FILE'))
     .option('--identity-token-command <command>', 'wif: command printing the OIDC JWT (default: .env)')
-    .addOption(new Option('--non-interactive', 'never prompt').env('MCP_TUNNEL_NON_INTERACTIVE'))
+    .addOption(new Option('--non-interactive', 'never prompt (implied with --json)').env('MCP_TUNNEL_NON_INTERACTIVE'))
+    .addOption(new Option('--json', 'print what was done and what is left to do as JSON (docs/json.md: revoke); implies --non-interactive').env('MCP_TUNNEL_JSON'))
     .addHelpText('after', HELP)
     .action(async (options: RevokeOptions) => {
-      await runRevoke(options);
+      const outcome = await runRevoke(options, options.json === true);
+      if (options.json) printReport('revoke', outcome);
     });
 }
 
