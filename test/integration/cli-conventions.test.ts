@@ -62,6 +62,24 @@ describe('--json', () => {
     walk(await buildFullProgram(), '');
     expect(found).toEqual(expect.arrayContaining(['up', 'down', 'teardown', 'images', 'config get', 'config set', 'config unset', 'tunnel show', 'ca rotate', 'revoke']));
   });
+
+  it('implies --non-interactive, even on a terminal: ca rotate prints the report instead of asking, teardown refuses', async () => {
+    const dir = newDir();
+    expect((await runCli(initArgs(dir))).exitCode).toBe(0);
+    // script(1) gives the CLI a real terminal: a prompt would wait (and the 30 s timeout fail the test).
+    const onTerminal = (args: string): string =>
+      execFileSync('script', ['-qfec', `'${process.execPath}' '${path.join(REPO_ROOT, 'dist/cli/main.js')}' ${args}; echo "exit=$?"`, '/dev/null'], {
+        env: { ...process.env, CI: '', NO_COLOR: '1', MCP_TUNNEL_DIR: '', MCP_TUNNEL_JSON: '' },
+        encoding: 'utf8',
+        timeout: 30_000,
+      }).replace(/\r/g, '');
+    const rotate = onTerminal(`ca rotate --dir '${dir}' --json`);
+    expect(rotate).toMatch(/\nexit=0\n$/);
+    expect(JSON.parse(rotate.slice(0, rotate.lastIndexOf('exit=')))).toMatchObject({ report: 'ca-rotate', status: 'awaiting-registration' });
+    const teardown = onTerminal(`teardown --dir '${dir}' --json`);
+    expect(teardown).toMatch(/^error: teardown deletes the credentials and needs a confirmation\n[\s\S]*exit=2\n$/);
+    expect(fs.existsSync(path.join(dir, 'data'))).toBe(true);
+  });
 });
 
 describe('boolean environment twins', () => {
