@@ -93,6 +93,15 @@ describe.skipIf(!dockerReady)('day-2 operations on a running stack', () => {
     expect(fs.readFileSync(configFile(), 'utf8')).toBe(before);
   });
 
+  it('config unset log_level --json: one report, the restart and the probe through the proxy in it', async () => {
+    const r = await d.cli(['config', 'unset', 'log_level', '--dir', d.dir, '--json'], { timeoutMs: 120_000 });
+    expect(r.exitCode, `${r.stderr}\n${r.stdout}`).toBe(0);
+    expect(expectReport('config-change', r)).toMatchObject({
+      action: 'unset', key: 'log_level', changed: true, after: 'info', source: 'default',
+      apply: { state: 'restarted', restarted: [proxyName(), `${d.project}-cloudflared-1`], probe: { ok: true } },
+    });
+  }, 180_000);
+
   it('up without an edit restarts nothing; a hand edit is applied by up (proxy recreated, new route served); docker-compose then recreates nothing', async () => {
     const same = await d.cli(['up', '--dir', d.dir], { timeoutMs: 180_000 });
     expect(same.exitCode, same.stderr).toBe(0);
