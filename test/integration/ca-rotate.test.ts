@@ -264,6 +264,18 @@ describe('ca rotate and tunnel show through the CLI, programmatic flow', () => {
         ['ca.crt', true],
         ['ca.previous.crt', false],
       ]);
+
+      // --json implies --non-interactive: still --yes or nothing; with it, one report of the second rotation.
+      const jsonRefused = await runCli(['ca', 'rotate', '--dir', d.dir, '--json'], { env: tuning });
+      expect(jsonRefused.exitCode).toBe(2);
+      expect(jsonRefused.stdout).toBe('');
+      const again = await runCli(['ca', 'rotate', '--dir', d.dir, '--json', '--yes', '--proxy', d.wsUrl, '--wait-timeout', '10s'], { env: tuning });
+      expect(again.exitCode, again.stderr).toBe(0);
+      expect(expectReport('ca-rotate', again)).toMatchObject({
+        status: 'done', flow: 'wif', oldFingerprint: newFp, newFingerprint: fp(fs.readFileSync(deploymentPaths(d.dir).caCert, 'utf8')),
+        archivedCertificateId: expect.stringMatching(/^tcrt_/), next: [],
+      });
+      expect(registrations(standin)).toHaveLength(2);
     } finally {
       await d.proxy.close();
     }
