@@ -41,10 +41,6 @@ export function printStep(text: string): void {
   process.stdout.write(`${paint(process.stdout, 32, '✓')} ${text}\n`);
 }
 
-export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-}
-
 export const bold = (text: string): string => paint(process.stdout, 1, text);
 
 /**
@@ -54,6 +50,7 @@ export const bold = (text: string): string => paint(process.stdout, 1, text);
  */
 export const JSON_SCHEMA_VERSION = 1;
 
+/** The only way JSON reaches stdout (no unversioned JSON): with --json, nothing else is printed there. */
 export function printReport(report: string, value: object): void {
-  printJson({ schemaVersion: JSON_SCHEMA_VERSION, report, ...value });
+  process.stdout.write(`${JSON.stringify({ schemaVersion: JSON_SCHEMA_VERSION, report, ...value }, null, 2)}\n`);
 }

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLOUDFLARED_IMAGE } from '../../src/deployment/images.js';
 import { fakeTunnelToken, runCli, snapshotTree } from '../helpers/cli.js';
 import { requireDocker } from '../helpers/docker.js';
+import { expectReport } from '../helpers/json-reports.js';
 
 const dockerReady = await requireDocker();
 
@@ -111,7 +112,7 @@ describe('config', () => {
   it('get --json lists every setting with its source', async () => {
     const dir = await freshDeployment('config-json');
     const r = await runCli(['config', 'get', '--dir', dir, '--json']);
-    const views = JSON.parse(r.stdout) as Array<{ key: string; source: string }>;
+    const views = (expectReport('config', r).settings) as Array<{ key: string; source: string }>;
     expect(views.map((v) => v.key)).toContain('upstream.tls.include_system_cas');
     // The official engine: the builtin extensions are not listed.
     expect(views.map((v) => v.key)).not.toContain('limits.max_connections');
@@ -130,6 +131,30 @@ describe('teardown', () => {
     expect(fs.existsSync(path.join(dir, '.env'))).toBe(false);
     expect(fs.existsSync(path.join(dir, 'compose.yaml'))).toBe(true);
     expect(fs.existsSync(path.join(dir, 'config', 'mcp-proxy.yaml'))).toBe(true);
+  });
+
+  it.skipIf(!dockerReady)('down --json, then teardown --yes --revoke --json, with no stack: one report each on stdout', async () => {
+    const dir = await freshDeployment('teardown-json');
+    const down = await runCli(['down', '--dir', dir, '--json']);
+    expect(down.exitCode, down.stderr).toBe(0);
+    expect(expectReport('down', down)).toEqual({ schemaVersion: 1, report: 'down', project: 'teardown-json', removedContainers: [], removedNetworks: [], savedLogs: [] });
+
+    const r = await runCli(['teardown', '--dir', dir, '--yes', '--revoke'], { env: { MCP_TUNNEL_JSON: '1' } });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const report = expectReport('teardown', r);
+    expect(report).toMatchObject({ project: 'teardown-json', removedContainers: [], removed: ['data/', '.env'], revoke: { flow: 'manual', tunnelId: 'tnl_01ABCDEFGHJKMNPQRSTVWXYZ0', archivedAt: null } });
+    expect((report.revoke as { next: string[] }).next.join('\n')).toContain('Archive the tunnel in the Claude Console');
+    expect(fs.existsSync(path.join(dir, 'data'))).toBe(false);
+    expect(fs.existsSync(path.join(dir, 'compose.yaml'))).toBe(true);
+  });
+
+  it('--json without --yes: exit 2 (no prompt on stdout), nothing removed', async () => {
+    const dir = await freshDeployment('teardown-json-refused');
+    const before = snapshotTree(dir);
+    const r = await runCli(['teardown', '--dir', dir, '--json'], { env: { DOCKER_HOST: `unix://${path.join(work, 'no.sock')}` } });
+    expect(r.exitCode).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(snapshotTree(dir)).toEqual(before);
   });
 
   it('without a terminal and without --yes: exit 2, nothing removed', async () => {

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWebSocketStream, WebSocket } from 'ws';
 import { docker, dockerCleanup, mustDocker, requireDocker } from '../helpers/docker.js';
+import { expectReport } from '../helpers/json-reports.js';
 import { makeTestPki } from '../helpers/pki.js';
 import { TEST_DOMAIN, buildStandin, createDeployment, writeOverride, type TestDeployment } from '../helpers/stack.js';
 
@@ -92,6 +93,15 @@ describe.skipIf(!dockerReady)('day-2 operations on a running stack', () => {
     expect(fs.readFileSync(configFile(), 'utf8')).toBe(before);
   });
 
+  it('config unset log_level --json: one report, the restart and the probe through the proxy in it', async () => {
+    const r = await d.cli(['config', 'unset', 'log_level', '--dir', d.dir, '--json'], { timeoutMs: 120_000 });
+    expect(r.exitCode, `${r.stderr}\n${r.stdout}`).toBe(0);
+    expect(expectReport('config-change', r)).toMatchObject({
+      action: 'unset', key: 'log_level', changed: true, after: 'info', source: 'default',
+      apply: { state: 'restarted', restarted: [proxyName(), `${d.project}-cloudflared-1`], probe: { ok: true } },
+    });
+  }, 180_000);
+
   it('up without an edit restarts nothing; a hand edit is applied by up (proxy recreated, new route served); docker-compose then recreates nothing', async () => {
     const same = await d.cli(['up', '--dir', d.dir], { timeoutMs: 180_000 });
     expect(same.exitCode, same.stderr).toBe(0);
@@ -111,8 +121,13 @@ describe.skipIf(!dockerReady)('day-2 operations on a running stack', () => {
     const probe = await d.cli(['probe', 'echo2', '--dir', d.dir], { timeoutMs: 60_000 });
     expect(probe.exitCode, `${probe.stderr}\n${probe.stdout}`).toBe(0);
 
-    const again = await d.cli(['up', '--dir', d.dir], { timeoutMs: 180_000 });
-    expect(again.stdout).not.toContain('recreated');
+    const again = await d.cli(['up', '--dir', d.dir, '--json'], { timeoutMs: 180_000 });
+    expect(again.exitCode, again.stderr).toBe(0);
+    const report = expectReport('up', again);
+    expect(report).toMatchObject({ project: d.project, waited: true, proxy: { service: 'mcp-proxy' }, tunnel: { service: 'cloudflared' } });
+    const containers = report.containers as Array<{ service: string; action: string }>;
+    expect(containers.map((c) => c.service)).toEqual(expect.arrayContaining(['mcp-proxy', 'cloudflared']));
+    expect(containers.filter((c) => c.action === 'created' || c.action === 'recreated')).toEqual([]);
     const compose = await d.compose(['up', '-d']);
     expect(compose.exitCode, String(compose.stderr)).toBe(0);
     expect(String(compose.stderr) + String(compose.stdout)).not.toMatch(/Recreating/);
@@ -227,14 +242,16 @@ describe.skipIf(!dockerReady)('day-2 operations on a running stack', () => {
   }, 300_000);
 
   it('down --timeout 0 keeps each container\'s log in logs/ (0600) before removing it', async () => {
-    const r = await d.cli(['down', '--dir', d.dir, '--timeout', '0'], { timeoutMs: 120_000 });
+    const r = await d.cli(['down', '--dir', d.dir, '--timeout', '0', '--json'], { timeoutMs: 120_000 });
     expect(r.exitCode, r.stderr).toBe(0);
+    const report = expectReport('down', r);
     const logs = fs.readdirSync(path.join(d.dir, 'logs'));
     expect(logs.sort()).toEqual(expect.arrayContaining([expect.stringMatching(/^\d{4}-\d\d-\d\dT\d{6}Z-mcp-proxy\.log$/), expect.stringMatching(/-cloudflared\.log$/)]));
     const proxyLog = path.join(d.dir, 'logs', logs.find((f) => f.endsWith('-mcp-proxy.log'))!);
     expect(fs.statSync(proxyLog).mode & 0o777).toBe(0o600);
     expect(fs.readFileSync(proxyLog, 'utf8')).toContain('route configured');
-    expect(r.stdout).toMatch(/log lines saved to .*logs\/.*-mcp-proxy\.log/);
+    expect(report.savedLogs).toEqual(expect.arrayContaining([expect.objectContaining({ service: 'mcp-proxy', file: expect.stringMatching(/logs\/.*-mcp-proxy\.log$/), lines: expect.any(Number) })]));
+    expect(report.removedContainers).toEqual(expect.arrayContaining([proxyName()]));
     expect(String((await docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${d.project}`])).stdout).trim()).toBe('');
   }, 150_000);
 

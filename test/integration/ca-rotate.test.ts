@@ -15,6 +15,7 @@ import { startProxy, type RunningProxy } from '../../src/proxy/server.js';
 import { fakeJwt, startAnthropicStandin, type AnthropicStandin } from '../helpers/anthropic-standin.js';
 import { execa } from 'execa';
 import { CLI, fakeTunnelToken, runCli } from '../helpers/cli.js';
+import { expectReport } from '../helpers/json-reports.js';
 import { startSampleMcpServer, type SampleMcpServer } from '../helpers/mcp-upstream.js';
 import { writeTestPki } from '../helpers/pki.js';
 import { hasCompleteResponse, openTunnelSocket, rawExchange } from '../helpers/tunnel-client.js';
@@ -255,7 +256,7 @@ describe('ca rotate and tunnel show through the CLI, programmatic flow', () => {
 
       const show = await runCli(['tunnel', 'show', '--dir', d.dir, '--json'], { env: tuning });
       expect(show.exitCode, show.stderr).toBe(0);
-      const report = JSON.parse(show.stdout) as { tunnel: { id: string; domain: string }; certificates: Array<{ fingerprint: string; archivedAt: string | null; local: string | null }>; localCa: { key: string; fingerprint: string } };
+      const report = expectReport('tunnel', show) as unknown as { tunnel: { id: string; domain: string }; certificates: Array<{ fingerprint: string; archivedAt: string | null; local: string | null }>; localCa: { key: string; fingerprint: string } };
       expect(report.tunnel).toMatchObject({ id: d.tunnelId, domain: d.domain });
       const newFp = fp(fs.readFileSync(deploymentPaths(d.dir).caCert, 'utf8'));
       expect(report.localCa).toMatchObject({ key: 'ECDSA P-256', fingerprint: newFp });
@@ -263,6 +264,18 @@ describe('ca rotate and tunnel show through the CLI, programmatic flow', () => {
         ['ca.crt', true],
         ['ca.previous.crt', false],
       ]);
+
+      // --json implies --non-interactive: still --yes or nothing; with it, one report of the second rotation.
+      const jsonRefused = await runCli(['ca', 'rotate', '--dir', d.dir, '--json'], { env: tuning });
+      expect(jsonRefused.exitCode).toBe(2);
+      expect(jsonRefused.stdout).toBe('');
+      const again = await runCli(['ca', 'rotate', '--dir', d.dir, '--json', '--yes', '--proxy', d.wsUrl, '--wait-timeout', '10s'], { env: tuning });
+      expect(again.exitCode, again.stderr).toBe(0);
+      expect(expectReport('ca-rotate', again)).toMatchObject({
+        status: 'done', flow: 'wif', oldFingerprint: newFp, newFingerprint: fp(fs.readFileSync(deploymentPaths(d.dir).caCert, 'utf8')),
+        archivedCertificateId: expect.stringMatching(/^tcrt_/), next: [],
+      });
+      expect(registrations(standin)).toHaveLength(2);
     } finally {
       await d.proxy.close();
     }
@@ -339,7 +352,7 @@ describe('ca rotate, manual flow', () => {
 
       const show = await runCli(['tunnel', 'show', '--dir', d.dir, '--json']);
       expect(show.exitCode, show.stderr).toBe(0);
-      expect(JSON.parse(show.stdout)).toMatchObject({
+      expect(expectReport('tunnel', show)).toMatchObject({
         flow: 'manual',
         tunnel: { id: d.tunnelId, domain: d.domain },
         token: { present: true, source: '.env' },

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyEnvBooleans, parseBooleanEnv } from '../../src/cli/conventions.js';
 import { buildFullProgram } from '../../src/cli/program.js';
 import { fakeTunnelToken, REPO_ROOT, runCli, snapshotTree } from '../helpers/cli.js';
+import { jsonSchemas } from '../helpers/json-reports.js';
 
 /*
  * The conventions of docs/cli-conventions.md, as a user meets them: boolean env twins, one duration
@@ -43,6 +44,43 @@ async function flagTree(): Promise<Map<string, Set<string>>> {
 function sourceFiles(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sourceFiles(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
 }
+
+describe('--json', () => {
+  it('every --json has the MCP_TUNNEL_JSON twin and names its schema in docs/json.md', async () => {
+    const schemas = jsonSchemas();
+    const found: string[] = [];
+    const walk = (c: Command, name: string): void => {
+      const json = c.options.find((o) => o.long === '--json');
+      if (json) {
+        found.push(name);
+        expect(json.envVar, name).toBe('MCP_TUNNEL_JSON');
+        const report = /\(docs\/json\.md: ([a-z-]+)\)/.exec(json.description)?.[1];
+        expect(report && schemas.has(report), `${name}: --json names no schema of docs/json.md (${json.description})`).toBe(true);
+      }
+      for (const sub of c.commands) walk(sub, `${name} ${sub.name()}`.trim());
+    };
+    walk(await buildFullProgram(), '');
+    expect(found).toEqual(expect.arrayContaining(['up', 'down', 'teardown', 'images', 'config get', 'config set', 'config unset', 'tunnel show', 'ca rotate', 'revoke']));
+  });
+
+  it('implies --non-interactive, even on a terminal: ca rotate prints the report instead of asking, teardown refuses', async () => {
+    const dir = newDir();
+    expect((await runCli(initArgs(dir))).exitCode).toBe(0);
+    // script(1) gives the CLI a real terminal: a prompt would wait (and the 30 s timeout fail the test).
+    const onTerminal = (args: string): string =>
+      execFileSync('script', ['-qfec', `'${process.execPath}' '${path.join(REPO_ROOT, 'dist/cli/main.js')}' ${args}; echo "exit=$?"`, '/dev/null'], {
+        env: { ...process.env, CI: '', NO_COLOR: '1', MCP_TUNNEL_DIR: '', MCP_TUNNEL_JSON: '' },
+        encoding: 'utf8',
+        timeout: 30_000,
+      }).replace(/\r/g, '');
+    const rotate = onTerminal(`ca rotate --dir '${dir}' --json`);
+    expect(rotate).toMatch(/\nexit=0\n$/);
+    expect(JSON.parse(rotate.slice(0, rotate.lastIndexOf('exit=')))).toMatchObject({ report: 'ca-rotate', status: 'awaiting-registration' });
+    const teardown = onTerminal(`teardown --dir '${dir}' --json`);
+    expect(teardown).toMatch(/^error: teardown deletes the credentials and needs a confirmation\n[\s\S]*exit=2\n$/);
+    expect(fs.existsSync(path.join(dir, 'data'))).toBe(true);
+  });
+});
 
 describe('boolean environment twins', () => {
   it('MCP_TUNNEL_AUTO_RENEW=false writes no cert-renewer; =yes does; =maybe is one line + hint, exit 2', async () => {

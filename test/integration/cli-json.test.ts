@@ -5,9 +5,9 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fakeTunnelToken, REPO_ROOT, runCli, type CliResult } from '../helpers/cli.js';
+import { fakeTunnelToken, REPO_ROOT, runCli } from '../helpers/cli.js';
+import { expectReport } from '../helpers/json-reports.js';
 
 /*
  * Every --json report validates against its schema in docs/json.md, with one key casing (camelCase) and
@@ -20,36 +20,6 @@ let work: string;
 let dir: string;
 const DOMAIN = 'abcd1234.tunnel.anthropic.com';
 
-function schemas(): Map<string, object> {
-  const text = fs.readFileSync(path.join(REPO_ROOT, 'docs/json.md'), 'utf8');
-  const out = new Map<string, object>();
-  for (const m of text.matchAll(/^## (\S+)\n[\s\S]*?```json\n([\s\S]*?)\n```/gm)) out.set(m[1]!, JSON.parse(m[2]!) as object);
-  return out;
-}
-
-/** Keys of our own objects are camelCase; the Messages API request in connect keeps the API's names. */
-function nonCamelKeys(value: unknown, at = ''): string[] {
-  if (Array.isArray(value)) return value.flatMap((v, i) => nonCamelKeys(v, `${at}[${i}]`));
-  if (value === null || typeof value !== 'object') return [];
-  return Object.entries(value).flatMap(([k, v]) => {
-    const here = `${at}.${k}`;
-    if (here === '.messagesApi.body' || here === '.messagesApi.headers' || here === '.counts') return [];
-    return [...(/^[a-z][a-zA-Z0-9]*$/.test(k) ? [] : [here]), ...nonCamelKeys(v, here)];
-  });
-}
-
-const ajv = new Ajv2020({ allErrors: true, strict: false });
-function expectValid(report: string, r: CliResult): Record<string, unknown> {
-  const schema = schemas().get(report);
-  expect(schema, `docs/json.md has no schema for ${report}`).toBeDefined();
-  const json = JSON.parse(r.stdout) as Record<string, unknown>;
-  const validate = ajv.compile(schema!);
-  expect(validate(json) ? [] : validate.errors, report).toEqual([]);
-  expect(Object.keys(json).slice(0, 2)).toEqual(['schemaVersion', 'report']);
-  expect(nonCamelKeys(json), report).toEqual([]);
-  return json;
-}
-
 beforeAll(async () => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'mct-json-'));
   const token = path.join(work, 'token');
@@ -58,7 +28,7 @@ beforeAll(async () => {
   // Loopback upstreams only (allowed explicitly): doctor connects to them.
   const r = await runCli(['init', '--dir', dir, '--tunnel-id', 'tnl_json1', '--tunnel-domain', DOMAIN, '--tunnel-token-file', token, '--allowed-ip', '127.0.0.1/32', '--route', 'docs=http://127.0.0.1:9', '--route', 'wiki=http://127.0.0.1:10', '--json']);
   expect(r.exitCode).toBe(0);
-  expectValid('init', r);
+  expectReport('init', r);
 });
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
@@ -66,29 +36,78 @@ describe('--json reports match docs/json.md', () => {
   it('init and init --dry-run', async () => {
     const r = await runCli(['init', '--dir', dir, '--dry-run', '--json']);
     expect(r.exitCode).toBe(0);
-    const json = expectValid('init', r);
+    const json = expectReport('init', r);
     expect(json).toMatchObject({ dryRun: true, tunnelId: 'tnl_json1', urls: [`https://docs.${DOMAIN}/mcp`, `https://wiki.${DOMAIN}/mcp`] });
   });
 
   it('routes list, connect, renew-cert', async () => {
-    expectValid('routes', await runCli(['routes', 'list', '--dir', dir, '--json']));
-    const c = expectValid('connect', await runCli(['connect', '--dir', dir, '--json']));
+    expectReport('routes', await runCli(['routes', 'list', '--dir', dir, '--json']));
+    const c = expectReport('connect', await runCli(['connect', '--dir', dir, '--json']));
     expect((c.servers as unknown[]).length).toBe(2);
-    const one = expectValid('connect', await runCli(['connect', 'wiki', '--dir', dir, '--path', 'sse', '--json']));
+    const one = expectReport('connect', await runCli(['connect', 'wiki', '--dir', dir, '--path', 'sse', '--json']));
     expect(one.servers).toEqual([{ name: 'wiki', subdomain: 'wiki', url: `https://wiki.${DOMAIN}/sse`, upstream: 'http://127.0.0.1:10' }]);
     const renew = await runCli(['renew-cert', '--dir', dir, '--json']);
     expect(renew.exitCode).toBe(10); // "not needed": renew-cert's documented exit code for a no-op
-    expect(expectValid('renew-cert', renew)).toMatchObject({ status: 'not-needed', domain: DOMAIN });
+    expect(expectReport('renew-cert', renew)).toMatchObject({ status: 'not-needed', domain: DOMAIN });
   });
 
   it('probe (a failure is a report too), status, doctor', async () => {
     const probe = await runCli(['probe', 'docs', '--dir', dir, '--proxy', 'ws://127.0.0.1:9/', '--timeout', '2s', '--json']);
     expect(probe.exitCode).toBe(3);
-    expect(expectValid('probe', probe)).toMatchObject({ ok: false, route: 'docs' });
+    expect(expectReport('probe', probe)).toMatchObject({ ok: false, route: 'docs' });
     const status = await runCli(['status', '--dir', dir, '--json']);
-    expect(expectValid('status', status)).toMatchObject({ overall: 'absent' });
+    expect(expectReport('status', status)).toMatchObject({ overall: 'absent' });
     const doctor = await runCli(['doctor', '--dir', dir, '--no-edge-check', '--timeout', '1s', '--json'], { timeoutMs: 60_000 });
-    expectValid('doctor', doctor);
+    expectReport('doctor', doctor);
+  });
+
+  it('images, config get|set|unset, tunnel show (edits on a copy of the deployment)', async () => {
+    const copy = path.join(work, 'edits');
+    fs.cpSync(dir, copy, { recursive: true });
+    const images = expectReport('images', await runCli(['images', '--dir', copy, '--json']));
+    expect(images.images).toEqual(expect.arrayContaining([expect.objectContaining({ service: 'cloudflared', pinned: true })]));
+    expect(images).not.toHaveProperty('changes');
+    const digest = `cloudflare/cloudflared@sha256:${'b'.repeat(64)}`;
+    const moved = expectReport('images', await runCli(['images', '--dir', copy, '--cloudflared', digest, '--json']));
+    expect(moved.changes).toEqual([expect.objectContaining({ service: 'cloudflared', to: digest })]);
+
+    const all = expectReport('config', await runCli(['config', 'get', '--dir', copy, '--json']));
+    expect((all.settings as Array<{ key: string }>).map((v) => v.key)).toContain('upstream.allowed_ips');
+    const one = expectReport('config', await runCli(['config', 'get', 'log_level', '--dir', copy, '--json']));
+    expect(one.settings).toEqual([expect.objectContaining({ key: 'log_level', effective: 'info' })]);
+    const set = await runCli(['config', 'set', 'log_level', 'debug', '--dir', copy, '--no-restart', '--json']);
+    expect(set.exitCode, set.stderr).toBe(0);
+    expect(expectReport('config-change', set)).toMatchObject({ action: 'set', changed: true, before: 'info', after: 'debug', source: 'file', apply: { state: 'not-restarted' } });
+    const same = expectReport('config-change', await runCli(['config', 'set', 'log_level', 'debug', '--dir', copy, '--no-restart', '--json']));
+    expect(same).toMatchObject({ changed: false, apply: null });
+    // With the restart (the default): the stack is not running, so the change applies at the next up.
+    const unset = await runCli(['config', 'unset', 'log_level', '--dir', copy, '--json'], { env: { MCP_TUNNEL_JSON: '1' } });
+    expect(unset.exitCode, unset.stderr).toBe(0);
+    expect(expectReport('config-change', unset)).toMatchObject({ action: 'unset', changed: true, before: 'debug', after: 'info', source: 'default', apply: { state: 'not-running' } });
+
+    const show = expectReport('tunnel', await runCli(['tunnel', 'show', '--dir', copy, '--json']));
+    expect(show).toMatchObject({ flow: 'manual', tunnel: { id: 'tnl_json1', domain: DOMAIN }, token: { present: true }, certificates: null, rotation: null });
+  });
+
+  it('ca rotate in the manual flow: --dry-run, the CA to register, then --registered (on a copy)', async () => {
+    const copy = path.join(work, 'ca');
+    fs.cpSync(dir, copy, { recursive: true });
+    const dry = await runCli(['ca', 'rotate', '--dir', copy, '--dry-run', '--json']);
+    expect(dry.exitCode, dry.stderr).toBe(0);
+    expect(expectReport('ca-rotate', dry)).toMatchObject({ status: 'dry-run', flow: 'manual', resumeFrom: null });
+    expect(fs.existsSync(path.join(copy, 'data', 'ca.next.crt'))).toBe(false);
+
+    // MCP_TUNNEL_JSON alone: the env twin of --json, which implies --non-interactive.
+    const first = await runCli(['ca', 'rotate', '--dir', copy], { env: { MCP_TUNNEL_JSON: '1' } });
+    expect(first.exitCode, first.stderr).toBe(0);
+    const pending = expectReport('ca-rotate', first);
+    expect(pending).toMatchObject({ status: 'awaiting-registration', flow: 'manual', caPem: fs.readFileSync(path.join(copy, 'data', 'ca.next.crt'), 'utf8') });
+
+    const done = await runCli(['ca', 'rotate', '--dir', copy, '--registered', '--skip-confirm', '--json']);
+    expect(done.exitCode, done.stderr).toBe(0);
+    const report = expectReport('ca-rotate', done);
+    expect(report).toMatchObject({ status: 'done', flow: 'manual', oldFingerprint: pending.oldFingerprint, newFingerprint: pending.newFingerprint, archivedCertificateId: null });
+    expect(report.next).toEqual([expect.stringContaining(String(pending.oldFingerprint))]);
   });
 
   it('rotate-token (last: it changes the token)', async () => {
@@ -96,7 +115,7 @@ describe('--json reports match docs/json.md', () => {
     fs.writeFileSync(next, fakeTunnelToken('json-next'), { mode: 0o600 });
     const r = await runCli(['rotate-token', '--dir', dir, '--tunnel-token-file', next, '--force', '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(expectValid('rotate-token', r)).toMatchObject({ flow: 'manual', cloudflared: { outcome: 'not-running' } });
+    expect(expectReport('rotate-token', r)).toMatchObject({ flow: 'manual', cloudflared: { outcome: 'not-running' } });
   });
 
   it('connect with an unknown route is one line and exit 2', async () => {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { checkConfirmation } from '../../src/ops/revoke.js';
 import { fakeTunnelToken, runCli } from '../helpers/cli.js';
+import { expectReport } from '../helpers/json-reports.js';
 import { fakeJwt, startAnthropicStandin, type AnthropicStandin } from '../helpers/anthropic-standin.js';
 
 /**
@@ -44,6 +45,14 @@ describe('revoke, manual flow', () => {
     expect(lines[7]).toContain(`7. Tear down: mcp-tunnel teardown --dir ${dir}`);
     expect(r.stdout).toContain('Archiving is irreversible');
     expect(r.stdout).not.toContain(fakeTunnelToken());
+
+    const json = await runCli(['revoke', '--dir', dir, '--json']);
+    expect(json.exitCode, json.stderr).toBe(0);
+    const report = expectReport('revoke', json);
+    expect(report).toMatchObject({ flow: 'manual', tunnelId: 'tnl_01manual', archivedAt: null, alreadyArchived: false });
+    // The same seven steps as the text, the Console step with its warning.
+    expect(report.next).toHaveLength(7);
+    expect((report.next as string[])[2]).toMatch(/^Archive the tunnel in the Claude Console: .* Archiving is irreversible/);
   });
 });
 
@@ -101,9 +110,9 @@ describe('revoke, programmatic flow (Tunnels API stand-in)', () => {
     expect(archiveCalls().map((c) => c.status)).toEqual([200]);
     expect(standin.tunnelList(true).find((t) => t.id === tunnel.id)).toMatchObject({ archived_at: expect.any(String) });
 
-    const again = await runCli(['revoke', '--dir', dir, '--yes', '--tunnel-id', tunnel.id]);
-    expect(again.exitCode).toBe(0);
-    expect(again.stdout).toContain(`tunnel ${tunnel.id} was already archived`);
+    const again = await runCli(['revoke', '--dir', dir, '--yes', '--tunnel-id', tunnel.id, '--json']);
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(expectReport('revoke', again)).toMatchObject({ flow: 'wif', tunnelId: tunnel.id, alreadyArchived: true, archivedAt: expect.any(String) });
     expect(archiveCalls().length).toBe(1);
   });
 

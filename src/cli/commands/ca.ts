@@ -9,7 +9,7 @@ import { rotateCa, type CaRotateEvent, type CaRotateResult } from '../../ops/ca-
 import { proxyServes } from '../../ops/proxy-serving.js';
 import { TUNNEL_PROTOCOL } from '../../probe/index.js';
 import { isInteractive } from '../interactive.js';
-import { bold, printLine, printStep } from '../output.js';
+import { bold, printLine, printReport, printStep } from '../output.js';
 import { askConfirm } from '../prompts/init-wizard.js';
 import { tunnelsApiFromDeployment, type WifClientFlags } from '../wif-client.js';
 
@@ -23,6 +23,7 @@ interface CaRotateCliOptions extends WifClientFlags {
   proxy: string;
   waitTimeout: string;
   skipConfirm?: boolean;
+  json?: boolean;
 }
 
 export function registerCa(program: Command): void {
@@ -34,7 +35,8 @@ export function registerCa(program: Command): void {
     .option('--registered', 'manual: the new CA (data/ca.next.crt) is registered in the Console; switch the proxy to it')
     .addOption(new Option('--dry-run', 'say what would happen; change nothing (the programmatic flow still reads the tunnel\'s certificates)').env('MCP_TUNNEL_DRY_RUN'))
     .option('-y, --yes', 'do not ask before changing the tunnel and the proxy')
-    .addOption(new Option('--non-interactive', 'never prompt (implied without a TTY or under CI)').env('MCP_TUNNEL_NON_INTERACTIVE'))
+    .addOption(new Option('--non-interactive', 'never prompt (implied without a TTY, under CI or with --json)').env('MCP_TUNNEL_NON_INTERACTIVE'))
+    .addOption(new Option('--json', 'print the result as JSON (docs/json.md: ca-rotate); implies --non-interactive').env('MCP_TUNNEL_JSON'))
     .addOption(new Option('--proxy <url>', "the proxy's WebSocket URL, to see it serve the new certificate").env('MCP_TUNNEL_PROXY_URL').default(TUNNEL_PROTOCOL.defaultProxyUrl))
     .addOption(new Option('--wait-timeout <duration>', 'how long to wait for the proxy to serve the new certificate (e.g. 1m)').env('MCP_TUNNEL_WAIT_TIMEOUT').default('60s'))
     .option('--skip-confirm', 'do not wait to see the proxy serve the new certificate (a stack that is not running)')
@@ -58,7 +60,8 @@ async function runCaRotate(options: CaRotateCliOptions): Promise<void> {
   const paths = deploymentPaths(options.dir);
   const envText = await readTextIfExists(paths.env);
   const flow = readWifSettings(envText).flow ?? 'manual';
-  const interactive = isInteractive(options);
+  // --json keeps stdout one document: no prompt, no progress lines.
+  const interactive = !options.json && isInteractive(options);
   const api = flow === 'wif' ? await tunnelsApiFromDeployment(options, envText, options.dir) : undefined;
   const base = {
     dir: options.dir,
@@ -67,7 +70,7 @@ async function runCaRotate(options: CaRotateCliOptions): Promise<void> {
     keyType: options.caKey,
     skipConfirm: options.skipConfirm,
     confirmServing: (expected: Parameters<typeof proxyServes>[1]) => proxyServes(options.proxy, expected, waitMs),
-    onProgress: printEvent,
+    onProgress: options.json ? undefined : printEvent,
   };
 
   if (options.dryRun) return report(await rotateCa({ ...base, dryRun: true }), options);
@@ -80,6 +83,7 @@ async function runCaRotate(options: CaRotateCliOptions): Promise<void> {
   }
   let result = await rotateCa({ ...base, registered: options.registered });
   if (result.status === 'awaiting-registration') {
+    if (options.json) return report(result, options);
     printRegistration(result, options);
     if (!interactive) return;
     if (!(await askConfirm('Is the new CA registered in the Console now?', false))) {
@@ -122,10 +126,14 @@ function printRegistration(result: Extract<CaRotateResult, { status: 'awaiting-r
   printLine();
   process.stdout.write(result.caPem);
   printLine();
-  printLine(`  3. Then switch the proxy to it: mcp-tunnel ca rotate --dir ${options.dir} --registered`);
+  printLine(`  3. Then switch the proxy to it: ${registeredCommand(options)}`);
 }
 
 function report(result: CaRotateResult, options: CaRotateCliOptions): void {
+  if (options.json) {
+    printReport('ca-rotate', jsonReport(result, options));
+    return;
+  }
   if (result.status === 'dry-run') {
     printLine(`${result.resumeFrom ? `A rotation is in progress (step: ${result.resumeFrom}). ` : ''}ca rotate (${result.flow} flow) would:`);
     result.steps.forEach((s, i) => printLine(`  ${i + 1}. ${s}`));
@@ -142,4 +150,40 @@ function report(result: CaRotateResult, options: CaRotateCliOptions): void {
     printLine('The old CA was not registered on the tunnel: nothing to archive.');
   }
   printLine(`Rollback pair: ${result.rollbackFiles.join(' and ')} (remove them once you no longer need to go back). Directory: ${path.resolve(options.dir)}`);
+}
+
+const registeredCommand = (options: CaRotateCliOptions): string => `mcp-tunnel ca rotate --dir ${options.dir} --registered`;
+
+/** One shape for the three outcomes, told apart by status; what the text output says in prose is in `next`. */
+function jsonReport(result: CaRotateResult, options: CaRotateCliOptions): object {
+  const dir = path.resolve(options.dir);
+  switch (result.status) {
+    case 'dry-run':
+      return { dir, status: result.status, flow: result.flow, oldFingerprint: result.oldFingerprint, resumeFrom: result.resumeFrom ?? null, steps: result.steps };
+    case 'awaiting-registration':
+      return {
+        dir,
+        status: result.status,
+        flow: 'manual',
+        oldFingerprint: result.oldFingerprint,
+        newFingerprint: result.fingerprint,
+        caFile: result.caFile,
+        caPem: result.caPem,
+        next: [`Register the new CA in the Console: MCP tunnels > your tunnel > CA certificates > Add, upload ${result.caFile} (SHA-256 fingerprint ${result.fingerprint})`, `Then switch the proxy to it: ${registeredCommand(options)}`],
+      };
+    case 'done':
+      return {
+        dir,
+        status: result.status,
+        flow: result.flow,
+        oldFingerprint: result.oldFingerprint,
+        newFingerprint: result.newFingerprint,
+        archivedCertificateId: result.archived?.id ?? null,
+        rollbackFiles: result.rollbackFiles,
+        next:
+          result.flow === 'manual'
+            ? [`Revoke the old CA in the Console: MCP tunnels > your tunnel > CA certificates > Revoke on the row with fingerprint ${result.oldFingerprint}`]
+            : [],
+      };
+  }
 }

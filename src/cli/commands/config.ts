@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { getSettings, planSet, planUnset, readProxySettings, writeSettingEdit, type SettingEdit, type SettingView } from '../../ops/proxy-settings.js';
-import { applyProxyConfig } from '../apply-proxy-config.js';
-import { printJson, printLine, printStep, printWarning } from '../output.js';
+import { applyProxyConfig, type ApplyOutcome } from '../apply-proxy-config.js';
+import { printLine, printReport, printStep, printWarning } from '../output.js';
 
 interface ConfigCliOptions {
   dir: string;
@@ -10,7 +10,7 @@ interface ConfigCliOptions {
 }
 
 const dirOption = (): Option => new Option('--dir <dir>', 'deployment directory').env('MCP_TUNNEL_DIR').default('.');
-const jsonOption = (): Option => new Option('--json', 'print the result as JSON').env('MCP_TUNNEL_JSON');
+const jsonOption = (report: string): Option => new Option('--json', `print the result as JSON (docs/json.md: ${report})`).env('MCP_TUNNEL_JSON');
 const restartOption = (): Option => new Option('--no-restart', 'only edit the file; restart the proxy yourself later (or mcp-tunnel up)').env('MCP_TUNNEL_NO_RESTART');
 
 const HELP = `
@@ -31,12 +31,13 @@ export function registerConfig(program: Command): void {
     .description('Show every setting (or KEY): the value in the file, or the default the proxy uses')
     .argument('[key]', 'a setting, e.g. log_level or upstream.tls.ca_file')
     .addOption(dirOption())
-    .addOption(jsonOption())
+    .addOption(jsonOption('config'))
     .action(async (key: string | undefined, options: ConfigCliOptions) => {
       const file = await readProxySettings(options.dir);
       const views = getSettings(file, key).filter((v) => key !== undefined || v.engine === 'both' || file.engine !== 'official');
       if (options.json) {
-        printJson(key === undefined ? views : views[0]);
+        // One shape with and without KEY: a list (of one, with KEY).
+        printReport('config', { settings: views });
         return;
       }
       if (key !== undefined) {
@@ -54,10 +55,10 @@ export function registerConfig(program: Command): void {
     .argument('<value>', 'its new value (lists: comma-separated)')
     .addOption(dirOption())
     .addOption(restartOption())
-    .addOption(jsonOption())
+    .addOption(jsonOption('config-change'))
     .action(async (key: string, value: string, options: ConfigCliOptions) => {
       const file = await readProxySettings(options.dir);
-      await finish(options, await write(file, planSet(file, key, value)));
+      await finish(options, 'set', await write(file, planSet(file, key, value)));
     });
 
   config
@@ -66,10 +67,10 @@ export function registerConfig(program: Command): void {
     .argument('<key>', 'a setting, e.g. shutdown_timeout')
     .addOption(dirOption())
     .addOption(restartOption())
-    .addOption(jsonOption())
+    .addOption(jsonOption('config-change'))
     .action(async (key: string, options: ConfigCliOptions) => {
       const file = await readProxySettings(options.dir);
-      await finish(options, await write(file, planUnset(file, key)));
+      await finish(options, 'unset', await write(file, planUnset(file, key)));
     });
 }
 
@@ -83,11 +84,13 @@ async function write(file: Awaited<ReturnType<typeof readProxySettings>>, edit: 
   return edit;
 }
 
-async function finish(options: ConfigCliOptions, edit: SettingEdit): Promise<void> {
+async function finish(options: ConfigCliOptions, action: 'set' | 'unset', edit: SettingEdit): Promise<void> {
   const after = edit.config;
   const now = (await readProxySettings(options.dir).then((f) => getSettings(f, edit.key)[0]!)) as SettingView;
+  const report = (apply: ApplyOutcome | null): void =>
+    printReport('config-change', { action, key: edit.key, changed: edit.changed, before: edit.before.effective, after: now.effective, source: now.source, warnings: edit.warnings, apply });
   if (!edit.changed) {
-    if (options.json) printJson({ key: edit.key, changed: false, before: edit.before.effective, after: now.effective });
+    if (options.json) report(null);
     else printLine(`${edit.key} is already ${now.effective || '(not set)'}: nothing changed.`);
     return;
   }
@@ -97,5 +100,5 @@ async function finish(options: ConfigCliOptions, edit: SettingEdit): Promise<voi
   }
   const firstRoute = [...after.routes.keys()][0];
   const outcome = await applyProxyConfig({ dir: options.dir, restart: options.restart, config: after, probeRoute: firstRoute, appliesWhen: 'the new value applies' }, options.json === true);
-  if (options.json) printJson({ key: edit.key, changed: true, before: edit.before.effective, after: now.effective, source: now.source, warnings: edit.warnings, apply: outcome });
+  if (options.json) report(outcome);
 }

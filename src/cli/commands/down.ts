@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { parseDuration } from '../../deployment/duration.js';
 import { composeDown } from '../../docker/index.js';
-import { bold, printJson, printLine, printStep, printWarning } from '../output.js';
+import { bold, printLine, printReport, printStep, printWarning } from '../output.js';
 import { requireDeploymentDir } from '../deployment-dir.js';
 
 interface DownCliOptions {
@@ -22,7 +22,7 @@ export function registerDown(program: Command): void {
       ),
     )
     .addOption(new Option('--no-save-logs', "don't save the containers' logs to logs/ before removing them").env('MCP_TUNNEL_NO_SAVE_LOGS'))
-    .addOption(new Option('--json', 'print what was removed and where the logs were saved, as JSON').env('MCP_TUNNEL_JSON'))
+    .addOption(new Option('--json', 'print what was removed and where the logs were saved, as JSON (docs/json.md: down)').env('MCP_TUNNEL_JSON'))
     .addHelpText(
       'after',
       '\nEach container\'s log is saved to DIR/logs/<UTC time>-<service>.log (0600) once it is stopped and before it is removed\n' +
@@ -52,7 +52,7 @@ async function runDown(options: DownCliOptions): Promise<void> {
     },
   });
   if (json) {
-    printJson(result);
+    printReport('down', { project: result.project, removedContainers: result.removedContainers, removedNetworks: result.removedNetworks, savedLogs: result.savedLogs });
     return;
   }
   for (const saved of result.savedLogs) printStep(`${saved.container}: ${saved.lines} log lines saved to ${saved.file}`);

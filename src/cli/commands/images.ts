@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { readImages, setImages } from '../../ops/images.js';
-import { printJson, printLine, printStep } from '../output.js';
+import { printLine, printReport, printStep } from '../output.js';
 import { requireDeploymentDir } from '../deployment-dir.js';
 
 interface ImagesCliOptions {
@@ -18,7 +18,7 @@ export function registerImages(program: Command): void {
     .addOption(new Option('--dir <dir>', 'deployment directory').env('MCP_TUNNEL_DIR').default('.'))
     .option('--proxy <ref>', "pin the official proxy to this image (name@sha256:<64 hex>; not for the builtin engine's local image)")
     .option('--cloudflared <ref>', 'pin cloudflared to this image (name@sha256:<64 hex>)')
-    .addOption(new Option('--json', 'print the images (and the changes) as JSON').env('MCP_TUNNEL_JSON'))
+    .addOption(new Option('--json', 'print the images (and the changes) as JSON (docs/json.md: images)').env('MCP_TUNNEL_JSON'))
     .addHelpText('after', '\nA new pin is applied by the next `mcp-tunnel up` (or `docker compose up -d`): it recreates the containers that run it.\nExit codes: 0 ok, 2 a reference that is not name@sha256:<64 hex>, nothing written.')
     .action(async (options: ImagesCliOptions) => runImages(options));
 }
@@ -29,7 +29,7 @@ async function runImages(options: ImagesCliOptions): Promise<void> {
   const result = setting ? await setImages(options.dir, { proxy: options.proxy, cloudflared: options.cloudflared }) : undefined;
   const view = await readImages(options.dir);
   if (options.json) {
-    printJson({ file: view.file, images: view.images, ...(result ? { changes: result.changes } : {}) });
+    printReport('images', { file: view.file, images: view.images, ...(result ? { changes: result.changes } : {}) });
     return;
   }
   const rel = path.basename(view.file);

@@ -5,7 +5,7 @@ import { AbortedError, ValidationError } from '../../errors.js';
 import { archiveTunnel, checkConfirmation, consoleArchiveSteps, detachStep, readRevokeContext, remainingSteps, stopStep, type RevokeContext } from '../../ops/revoke.js';
 import { stackRunning } from '../../ops/stack.js';
 import { isInteractive } from '../interactive.js';
-import { bold, printLine, printStep, printWarning } from '../output.js';
+import { bold, printLine, printReport, printStep, printWarning } from '../output.js';
 
 export interface RevokeOptions {
   dir: string;
@@ -15,6 +15,7 @@ export interface RevokeOptions {
   identityTokenFile?: string;
   identityTokenCommand?: string;
   nonInteractive?: boolean;
+  json?: boolean;
 }
 
 const HELP = `
@@ -38,9 +39,13 @@ export function registerRevoke(program: Command): void {
     .addOption(new Option('--flow <flow>', 'credential flow (default: MCP_TUNNEL_FLOW in .env, else manual)').choices(['manual', 'wif']))
     .addOption(new Option('--identity-token-file <file>', 'wif: file holding the OIDC JWT (default: .env)').env('ANTHROPIC_IDENTITY_TOKEN_FILE'))
     .option('--identity-token-command <command>', 'wif: command printing the OIDC JWT (default: .env)')
-    .addOption(new Option('--non-interactive', 'never prompt').env('MCP_TUNNEL_NON_INTERACTIVE'))
+    .addOption(new Option('--non-interactive', 'never prompt (implied with --json)').env('MCP_TUNNEL_NON_INTERACTIVE'))
+    .addOption(new Option('--json', 'print what was done and what is left to do as JSON (docs/json.md: revoke); implies --non-interactive').env('MCP_TUNNEL_JSON'))
     .addHelpText('after', HELP)
-    .action(async (options: RevokeOptions) => runRevoke(options));
+    .action(async (options: RevokeOptions) => {
+      const outcome = await runRevoke(options, options.json === true);
+      if (options.json) printReport('revoke', outcome);
+    });
 }
 
 function identitySource(options: RevokeOptions, ctx: RevokeContext): IdentityTokenSource | undefined {
@@ -55,7 +60,22 @@ function identitySource(options: RevokeOptions, ctx: RevokeContext): IdentityTok
   return undefined;
 }
 
-export async function runRevoke(options: RevokeOptions): Promise<void> {
+/** What revoke did, for a caller that reports it as JSON (teardown --revoke --json). */
+export interface RevokeOutcome {
+  flow: 'manual' | 'wif';
+  tunnelId: string | null;
+  /** wif: when the tunnel was archived (by this run, or before it: alreadyArchived). manual: null, the Console archives it. */
+  archivedAt: string | null;
+  alreadyArchived: boolean;
+  /** What is left to do, in order. */
+  next: string[];
+}
+
+/** quiet: print nothing on stdout (the caller reports the outcome); a prompt is then never shown either. */
+export async function runRevoke(options: RevokeOptions, quiet = false): Promise<RevokeOutcome> {
+  const say = (f: () => void): void => {
+    if (!quiet) f();
+  };
   const ctx = await readRevokeContext(options.dir);
   const flow = options.flow ?? ctx.flow;
   const dir = ctx.paths.dir;
@@ -64,16 +84,19 @@ export async function runRevoke(options: RevokeOptions): Promise<void> {
   if (stack.running) printWarning(`the stack is still running. Step one of a breach response: ${stopStep(dir)}`);
 
   if (flow === 'manual') {
-    printLine(bold(`Breach response for ${ctx.tunnelId ?? 'this tunnel'} (manual flow: the Console archives it)`));
     const steps = [stopStep(dir), detachStep(), ...consoleArchiveSteps(ctx).slice(0, 1), ...remainingSteps(dir)];
-    steps.forEach((s, i) => printLine(`  ${i + 1}. ${s}`));
-    printLine(`     ${consoleArchiveSteps(ctx)[1]}`);
-    return;
+    say(() => {
+      printLine(bold(`Breach response for ${ctx.tunnelId ?? 'this tunnel'} (manual flow: the Console archives it)`));
+      steps.forEach((s, i) => printLine(`  ${i + 1}. ${s}`));
+      printLine(`     ${consoleArchiveSteps(ctx)[1]}`);
+    });
+    const archive = consoleArchiveSteps(ctx).join(' ');
+    return { flow, tunnelId: ctx.tunnelId ?? null, archivedAt: null, alreadyArchived: false, next: [...steps.slice(0, 2), archive, ...steps.slice(3)] };
   }
 
   const tunnelId = ctx.tunnelId ?? options.tunnelId;
   if (!tunnelId) throw new ValidationError('data/tunnel-id is missing: which tunnel to archive is unknown', 'pass --tunnel-id tnl_... (the tunnel of this deployment)');
-  if (options.yes || !isInteractive(options)) {
+  if (options.yes || quiet || !isInteractive(options)) {
     if (!options.yes) throw new ValidationError(`archiving tunnel ${tunnelId} needs a confirmation, and there is no terminal to ask`, `pass --yes --tunnel-id ${tunnelId}`);
     checkConfirmation(tunnelId, options.tunnelId);
   } else {
@@ -97,9 +120,12 @@ export async function runRevoke(options: RevokeOptions): Promise<void> {
   const federation = { federationRuleId, organizationId, workspaceId: ctx.wif.workspaceId };
   const client = createTunnelsClient({ ...federation, apiUrl, identityToken: identity });
   const result = await archiveTunnel(client, tunnelId, { apiUrl, federation });
-  if (result.alreadyArchived) printStep(`tunnel ${tunnelId} was already archived (${result.archivedAt})`);
-  else printStep(`archived tunnel ${tunnelId}${result.domain ? ` (${result.domain})` : ''} at ${result.archivedAt}: its token and hostname no longer work`);
-  printLine(bold('Next:'));
   const steps = [...(stack.running ? [stopStep(dir)] : []), detachStep(), ...remainingSteps(dir)];
-  steps.forEach((s, i) => printLine(`  ${i + 1}. ${s}`));
+  say(() => {
+    if (result.alreadyArchived) printStep(`tunnel ${tunnelId} was already archived (${result.archivedAt})`);
+    else printStep(`archived tunnel ${tunnelId}${result.domain ? ` (${result.domain})` : ''} at ${result.archivedAt}: its token and hostname no longer work`);
+    printLine(bold('Next:'));
+    steps.forEach((s, i) => printLine(`  ${i + 1}. ${s}`));
+  });
+  return { flow, tunnelId, archivedAt: result.archivedAt, alreadyArchived: result.alreadyArchived, next: steps };
 }

@@ -3,9 +3,9 @@ import { Command, Option } from 'commander';
 import { composeDown, resolveProjectName } from '../../docker/index.js';
 import { checkTeardownConfirmation, removeSecrets, secretsToRemove } from '../../ops/teardown.js';
 import { isInteractive } from '../interactive.js';
-import { bold, printJson, printLine, printStep, printWarning } from '../output.js';
+import { bold, printLine, printReport, printStep, printWarning } from '../output.js';
 import { requireDeploymentDir } from '../deployment-dir.js';
-import { runRevoke } from './revoke.js';
+import { runRevoke, type RevokeOutcome } from './revoke.js';
 
 interface TeardownCliOptions {
   dir: string;
@@ -33,8 +33,8 @@ export function registerTeardown(program: Command): void {
     .option('--revoke', 'archive the tunnel too (irreversible), before the credentials are deleted')
     .option('--tunnel-id <id>', 'with --revoke --yes in the wif flow: the tunnel ID, as the confirmation')
     .addOption(new Option('--no-save-logs', "don't save the containers' logs before removing them").env('MCP_TUNNEL_NO_SAVE_LOGS'))
-    .addOption(new Option('--non-interactive', 'never prompt').env('MCP_TUNNEL_NON_INTERACTIVE'))
-    .addOption(new Option('--json', 'print what was done as JSON').env('MCP_TUNNEL_JSON'))
+    .addOption(new Option('--non-interactive', 'never prompt (implied with --json)').env('MCP_TUNNEL_NON_INTERACTIVE'))
+    .addOption(new Option('--json', 'print what was done as JSON (docs/json.md: teardown); implies --non-interactive').env('MCP_TUNNEL_JSON'))
     .addHelpText('after', HELP)
     .action(async (options: TeardownCliOptions) => runTeardown(options));
 }
@@ -44,7 +44,8 @@ async function runTeardown(options: TeardownCliOptions): Promise<void> {
   const project = await resolveProjectName(options.dir);
   const targets = await secretsToRemove(options.dir);
   if (!options.yes) {
-    if (!isInteractive(options)) checkTeardownConfirmation(project, undefined);
+    // --json keeps stdout one document: no question on it.
+    if (options.json || !isInteractive(options)) checkTeardownConfirmation(project, undefined);
     printLine(`This stops project ${bold(project)}${options.revoke ? ', archives its tunnel (irreversible)' : ''} and deletes ${targets.map((t) => t.label).join(', ') || 'nothing (no credentials left)'}.`);
     checkTeardownConfirmation(project, await input({ message: `Type the project name (${project}) to tear it down:` }));
   }
@@ -58,10 +59,11 @@ async function runTeardown(options: TeardownCliOptions): Promise<void> {
     for (const s of down.savedLogs) printStep(`${s.container}: ${s.lines} log lines saved to ${s.file}`);
     printStep(down.removedContainers.length ? `stopped and removed ${down.removedContainers.join(', ')}` : 'no container was running');
   }
-  if (options.revoke) await runRevoke({ dir: options.dir, yes: options.yes, tunnelId: options.tunnelId, nonInteractive: options.nonInteractive });
+  let revoke: RevokeOutcome | null = null;
+  if (options.revoke) revoke = await runRevoke({ dir: options.dir, yes: options.yes, tunnelId: options.tunnelId, nonInteractive: options.nonInteractive }, options.json === true);
   const removed = await removeSecrets(targets);
   if (options.json) {
-    printJson({ project, removedContainers: down.removedContainers, removedNetworks: down.removedNetworks, savedLogs: down.savedLogs, removed });
+    printReport('teardown', { project, removedContainers: down.removedContainers, removedNetworks: down.removedNetworks, savedLogs: down.savedLogs, revoke, removed });
     return;
   }
   printStep(removed.length ? `deleted ${removed.join(', ')}` : 'no credentials were left to delete');

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { parseDuration } from '../../deployment/duration.js';
 import { composeUp, StackHealthError, type StackEvent, type UpResult } from '../../docker/index.js';
-import { bold, printLine, printStep, printWarning } from '../output.js';
+import { bold, printLine, printReport, printStep, printWarning } from '../output.js';
 import { requireDeploymentDir } from '../deployment-dir.js';
 
 interface UpCliOptions {
@@ -9,6 +9,7 @@ interface UpCliOptions {
   wait: boolean;
   timeout: string;
   build?: boolean;
+  json?: boolean;
 }
 
 export function registerUp(program: Command): void {
@@ -19,6 +20,7 @@ export function registerUp(program: Command): void {
     .addOption(new Option('--no-wait', "don't wait for the proxy's readiness and cloudflared's tunnel connections").env('MCP_TUNNEL_NO_WAIT'))
     .addOption(new Option('--timeout <duration>', 'how long to wait for health (e.g. 120s, 5m)').env('MCP_TUNNEL_UP_TIMEOUT').default('120s'))
     .addOption(new Option('--build', 'rebuild the builtin proxy image even when it exists').env('MCP_TUNNEL_BUILD'))
+    .addOption(new Option('--json', 'print what was created, recreated or started and the health found, as JSON (docs/json.md: up); progress goes nowhere, warnings to stderr').env('MCP_TUNNEL_JSON'))
     .addHelpText(
       'after',
       '\nInterchangeable with `docker compose up -d` on the same directory: same containers, names and labels.\n' +
@@ -30,16 +32,29 @@ export function registerUp(program: Command): void {
 async function runUp(options: UpCliOptions): Promise<void> {
   await requireDeploymentDir(options.dir);
   const timeoutMs = parseDuration(options.timeout, '--timeout');
+  const json = options.json === true;
   const progress = new Progress();
+  const started = Date.now();
   let result: UpResult;
   try {
-    result = await composeUp(options.dir, { wait: options.wait, timeoutMs, build: options.build, onEvent: (e) => progress.event(e) });
+    result = await composeUp(options.dir, {
+      wait: options.wait,
+      timeoutMs,
+      build: options.build,
+      // --json: stdout is the one report; warnings still reach a person on stderr.
+      onEvent: (e) => {
+        if (!json) progress.event(e);
+        else if (e.type === 'warning') printWarning(e.hint ? `${e.message} (${e.hint})` : e.message);
+      },
+    });
   } catch (err) {
     progress.stop();
     if (err instanceof StackHealthError) {
+      // The evidence for the error line; on stderr with --json, where stdout holds only a report.
+      const say = json ? (text: string) => process.stderr.write(`${text}\n`) : printLine;
       for (const { service, lines } of err.logs) {
-        printLine(bold(`--- last lines of ${service} ---`));
-        for (const line of lines) printLine(`  ${line}`);
+        say(bold(`--- last lines of ${service} ---`));
+        for (const line of lines) say(`  ${line}`);
       }
     }
     throw err;
@@ -47,6 +62,19 @@ async function runUp(options: UpCliOptions): Promise<void> {
   progress.stop();
   if (result.tunnel?.degraded) {
     printWarning(`${result.tunnel.service} registered ${result.tunnel.registered} of ${result.tunnel.full} tunnel connections (degraded): mcp-tunnel logs ${result.tunnel.service}`);
+  }
+  if (json) {
+    printReport('up', {
+      project: result.project,
+      dir: result.dir,
+      waited: options.wait !== false,
+      durationMs: Date.now() - started,
+      containers: result.containers.map((c) => ({ service: c.service, name: c.name, id: c.id, action: c.action, reason: c.reason ?? null })),
+      warnings: result.warnings,
+      proxy: result.proxy ?? null,
+      tunnel: result.tunnel ?? null,
+    });
+    return;
   }
   const how = options.wait === false ? 'started (not waiting for health: --no-wait)' : 'up';
   printLine(`Stack ${bold(result.project)} is ${how}. Check it with: mcp-tunnel status${options.dir === '.' ? '' : ` --dir ${options.dir}`}`);
