@@ -50,8 +50,8 @@ export class ValidationError extends UserError {
 
 /** The proxy configuration is invalid. Messages follow the official proxy's wording where it has one. */
 export class ConfigError extends UserError {
-  constructor(message: string, hint?: string) {
-    super(message, { hint, exitCode: ExitCode.usage });
+  constructor(message: string, hint?: string, code?: string) {
+    super(message, { hint, exitCode: ExitCode.usage, code });
   }
 }
 

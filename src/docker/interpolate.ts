@@ -33,6 +33,7 @@ export function interpolateString(text: string, ctx: InterpolationContext, where
       throw new ValidationError(
         `invalid interpolation format in ${where}: "${text}" (at "${text.slice(offset, offset + 12)}")`,
         'write $$ for a literal $, and ${NAME} or ${NAME:-default} for a variable',
+        'COMPOSE_INTERPOLATION_INVALID',
       );
     }
     const name = (named ?? braced)!;
