@@ -28,7 +28,7 @@ export class StackHealthError extends EnvironmentError {
     readonly logs: Array<{ service: string; lines: string[] }>,
     readonly diagnosis?: Diagnosis,
   ) {
-    super(message, hint);
+    super(message, hint, undefined, 'STACK_UNHEALTHY');
   }
 }
 

@@ -19,7 +19,11 @@ export class MissingVariableError extends ValidationError {
     message: string,
     readonly where: string,
   ) {
-    super(message, `set ${variable} in .env beside compose.yaml (or in the environment), then run the command again`);
+    super(
+      message,
+      `set ${variable} in .env beside compose.yaml (or in the environment), then run the command again`,
+      variable === 'TUNNEL_TOKEN' ? 'TUNNEL_TOKEN_MISSING' : 'COMPOSE_VARIABLE_MISSING',
+    );
   }
 }
 

@@ -6,7 +6,7 @@ import path from 'node:path';
  *  - `code: 'X'`, `code = 'X'` (class fields, default parameters; not a local `const code = ...`) and
  *    `.code ?? 'X'`, with every literal of the expression (a ternary gives both branches);
  *  - the code argument of `new ValidationError(...)` (3rd), `new ConfigError(...)` (3rd) and
- *    `new EnvironmentError(...)` (4th);
+ *    `new EnvironmentError(...)` (4th), and of `super(...)` in a class that extends one of them;
  *  - the code argument of any function in the same file declared with a parameter named `code`
  *    (helpers such as `usage(message, hint, code)`), at that parameter's position.
  * A code is a quoted SCREAMING_SNAKE literal with at least one underscore, which keeps errno codes
@@ -123,8 +123,9 @@ function splitArgs(text: string, start: number, end: number): string[] {
   return out;
 }
 
+/** The code literals of an expression; a literal it compares against (`variable === 'TUNNEL_TOKEN'`) is not one. */
 function literals(expr: string): string[] {
-  return [...expr.matchAll(CODE_LITERAL)].map((m) => m[1]!);
+  return [...expr.matchAll(CODE_LITERAL)].filter((m) => !/[=!]==?\s*$/.test(expr.slice(0, m.index))).map((m) => m[1]!);
 }
 
 /** Helpers of this file that take a `code` parameter: name -> its position. */
@@ -138,6 +139,13 @@ function codeHelpers(text: string): Map<string, number> {
     if (at >= 0) helpers.set((m[1] ?? m[2])!, at);
   }
   return helpers;
+}
+
+/** For `super(...)` in a subclass of ValidationError/ConfigError/EnvironmentError: the parent's code position. */
+function superIndex(text: string, at: number): number | undefined {
+  const parents = [...text.slice(0, at).matchAll(/\bclass\s+\w+\s+extends\s+(\w+)/g)];
+  const parent = parents.at(-1)?.[1];
+  return parent === undefined ? undefined : CONSTRUCTOR_CODE_INDEX[parent];
 }
 
 export function scanErrorCodes(srcDir: string): CodeSite[] {
@@ -158,7 +166,7 @@ export function scanErrorCodes(srcDir: string): CodeSite[] {
     const call = /(?<![.\w])(new\s+)?(\w+)\s*\(/g;
     for (const m of text.matchAll(call)) {
       const name = m[2]!;
-      const index = m[1] ? CONSTRUCTOR_CODE_INDEX[name] : callees.get(name);
+      const index = m[1] ? CONSTRUCTOR_CODE_INDEX[name] : name === 'super' ? superIndex(text, m.index) : callees.get(name);
       if (index === undefined) continue;
       const before = text.slice(Math.max(0, m.index - 12), m.index);
       if (/function\s+$/.test(before)) continue; // the declaration itself

@@ -38,6 +38,8 @@ describe('error codes (docs/errors.md)', () => {
     expect(files).toContain('CONFIG_KEY_UNKNOWN src/ops/proxy-settings.ts');
     expect(files).toContain('PROXY_CONFIG_INVALID src/deployment/proxy-config.ts');
     expect(files).toContain('PROBE_TLS_FAILED src/probe/errors.ts');
+    // super(...) in a subclass of EnvironmentError
+    expect(files).toContain('STACK_UNHEALTHY src/docker/health.ts');
     // both branches of a ternary
     expect(files).toContain('KEY_ENCRYPTED src/pki/keys.ts');
     expect(files).toContain('KEY_INVALID src/pki/keys.ts');
