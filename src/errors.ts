@@ -65,7 +65,7 @@ export class EnvironmentError extends UserError {
 /** The user said no (or pressed Ctrl-C) at a prompt. */
 export class AbortedError extends UserError {
   constructor(message = 'aborted', hint?: string) {
-    super(message, { hint, exitCode: ExitCode.aborted });
+    super(message, { hint, exitCode: ExitCode.aborted, code: 'USER_ABORTED' });
   }
 }
 

@@ -179,6 +179,27 @@ export function scanErrorCodes(srcDir: string): CodeSite[] {
   return sites;
 }
 
+/**
+ * Every `new ValidationError|ConfigError|EnvironmentError|UserError(...)` (and `super(...)` in their
+ * subclasses) that passes no code at all: `file:line` of each. A code given as a variable counts.
+ */
+export function scanUncodedErrors(srcDir: string): string[] {
+  const out: string[] = [];
+  for (const file of listSourceFiles(srcDir)) {
+    const text = blankComments(readFileSync(file, 'utf8'));
+    const rel = path.relative(path.dirname(srcDir), file);
+    for (const m of text.matchAll(/(?<![.\w])(?:new\s+(ValidationError|ConfigError|EnvironmentError|UserError)|(super))\s*\(/g)) {
+      const parent = m[1] ?? [...text.slice(0, m.index).matchAll(/\bclass\s+\w+\s+extends\s+(\w+)/g)].at(-1)?.[1];
+      if (!parent || !(parent in CONSTRUCTOR_CODE_INDEX || parent === 'UserError')) continue;
+      const open = m.index + m[0].length - 1;
+      const args = splitArgs(text, open + 1, closing(text, open));
+      const coded = parent === 'UserError' ? /\bcode\b/.test(args[1] ?? '') : args.length > CONSTRUCTOR_CODE_INDEX[parent]!;
+      if (!coded) out.push(`${rel}:${text.slice(0, m.index).split('\n').length}`);
+    }
+  }
+  return out;
+}
+
 /** Codes named in docs/errors.md: the first cell of a table row, in backticks. */
 export function documentedCodes(markdown: string): Array<{ code: string; exit: string }> {
   const rows: Array<{ code: string; exit: string }> = [];

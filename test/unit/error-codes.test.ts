@@ -2,13 +2,19 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { documentedCodes, scanErrorCodes } from '../helpers/error-code-scan.js';
+import { documentedCodes, scanErrorCodes, scanUncodedErrors } from '../helpers/error-code-scan.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const sites = scanErrorCodes(path.join(ROOT, 'src'));
 const docs = documentedCodes(readFileSync(path.join(ROOT, 'docs', 'errors.md'), 'utf8'));
 
 describe('error codes (docs/errors.md)', () => {
+  it('every user-facing error in src passes a code', () => {
+    // TunnelError's subclasses set `code` per layer (PROBE_TLS_FAILED, ...) as a class field.
+    const bySubclassField = (site: string): boolean => site.startsWith('src/probe/errors.ts:');
+    expect(scanUncodedErrors(path.join(ROOT, 'src')).filter((site) => !bySubclassField(site))).toEqual([]);
+  });
+
   it('documents every code the source passes to an error', () => {
     const documented = new Set(docs.map((d) => d.code));
     const undocumented = [...new Set(sites.filter((s) => !documented.has(s.code)).map((s) => `${s.code} (${s.file}:${s.line})`))];
