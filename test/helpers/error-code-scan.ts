@@ -16,10 +16,13 @@ export interface CodeSite {
   code: string;
   file: string;
   line: number;
+  /** The exit code the error class implies (ValidationError/ConfigError 2, EnvironmentError 3), when the site names the class. */
+  exit?: number;
 }
 
 const CODE_LITERAL = /'([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)'/g;
 const CONSTRUCTOR_CODE_INDEX: Record<string, number> = { ValidationError: 2, ConfigError: 2, EnvironmentError: 3 };
+const CONSTRUCTOR_EXIT: Record<string, number> = { ValidationError: 2, ConfigError: 2, EnvironmentError: 3 };
 
 export function listSourceFiles(dir: string): string[] {
   const out: string[] = [];
@@ -142,10 +145,8 @@ function codeHelpers(text: string): Map<string, number> {
 }
 
 /** For `super(...)` in a subclass of ValidationError/ConfigError/EnvironmentError: the parent's code position. */
-function superIndex(text: string, at: number): number | undefined {
-  const parents = [...text.slice(0, at).matchAll(/\bclass\s+\w+\s+extends\s+(\w+)/g)];
-  const parent = parents.at(-1)?.[1];
-  return parent === undefined ? undefined : CONSTRUCTOR_CODE_INDEX[parent];
+function parentClass(text: string, at: number): string | undefined {
+  return [...text.slice(0, at).matchAll(/\bclass\s+\w+\s+extends\s+(\w+)/g)].at(-1)?.[1];
 }
 
 export function scanErrorCodes(srcDir: string): CodeSite[] {
@@ -153,9 +154,9 @@ export function scanErrorCodes(srcDir: string): CodeSite[] {
   for (const file of listSourceFiles(srcDir)) {
     const text = blankComments(readFileSync(file, 'utf8'));
     const rel = path.relative(path.dirname(srcDir), file);
-    const add = (codes: string[], offset: number): void => {
+    const add = (codes: string[], offset: number, exit?: number): void => {
       const line = text.slice(0, offset).split('\n').length;
-      for (const code of codes) sites.push({ code, file: rel, line });
+      for (const code of codes) sites.push({ code, file: rel, line, ...(exit === undefined ? {} : { exit }) });
     };
 
     for (const m of text.matchAll(/(?<!\b(?:const|let|var)\s+)\bcode\s*(?::\s*string\s*=|[:=](?!=)|\?\?)([^,;}\n)]*(?:\([^)\n]*\)[^,;}\n)]*)*)/g)) {
@@ -166,14 +167,15 @@ export function scanErrorCodes(srcDir: string): CodeSite[] {
     const call = /(?<![.\w])(new\s+)?(\w+)\s*\(/g;
     for (const m of text.matchAll(call)) {
       const name = m[2]!;
-      const index = m[1] ? CONSTRUCTOR_CODE_INDEX[name] : name === 'super' ? superIndex(text, m.index) : callees.get(name);
+      const cls = m[1] ? name : name === 'super' ? parentClass(text, m.index) : undefined;
+      const index = cls !== undefined ? CONSTRUCTOR_CODE_INDEX[cls] : callees.get(name);
       if (index === undefined) continue;
       const before = text.slice(Math.max(0, m.index - 12), m.index);
       if (/function\s+$/.test(before)) continue; // the declaration itself
       const open = m.index + m[0].length - 1;
       const args = splitArgs(text, open + 1, closing(text, open));
       const arg = args[index];
-      if (arg !== undefined) add(literals(arg), m.index);
+      if (arg !== undefined) add(literals(arg), m.index, cls === undefined ? undefined : CONSTRUCTOR_EXIT[cls]);
     }
   }
   return sites;
@@ -189,7 +191,7 @@ export function scanUncodedErrors(srcDir: string): string[] {
     const text = blankComments(readFileSync(file, 'utf8'));
     const rel = path.relative(path.dirname(srcDir), file);
     for (const m of text.matchAll(/(?<![.\w])(?:new\s+(ValidationError|ConfigError|EnvironmentError|UserError)|(super))\s*\(/g)) {
-      const parent = m[1] ?? [...text.slice(0, m.index).matchAll(/\bclass\s+\w+\s+extends\s+(\w+)/g)].at(-1)?.[1];
+      const parent = m[1] ?? parentClass(text, m.index);
       if (!parent || !(parent in CONSTRUCTOR_CODE_INDEX || parent === 'UserError')) continue;
       const open = m.index + m[0].length - 1;
       const args = splitArgs(text, open + 1, closing(text, open));

@@ -26,6 +26,12 @@ describe('error codes (docs/errors.md)', () => {
     expect(docs.map((d) => d.code).filter((c) => !inSource.has(c))).toEqual([]);
   });
 
+  it('gives each code the exit code its error class has', () => {
+    const exitOf = new Map(docs.map((d) => [d.code, d.exit.split('/').map((e) => Number(e.trim()))]));
+    const wrong = sites.filter((s) => s.exit !== undefined && exitOf.has(s.code) && !exitOf.get(s.code)!.includes(s.exit));
+    expect(wrong.map((s) => `${s.code}: exit ${s.exit} at ${s.file}:${s.line}, docs say ${exitOf.get(s.code)!.join('/')}`)).toEqual([]);
+  });
+
   it('lists each code once, with an exit code', () => {
     const seen = new Set<string>();
     const twice = docs.filter((d) => (seen.has(d.code) ? true : (seen.add(d.code), false))).map((d) => d.code);
