@@ -134,6 +134,7 @@ async function runCommand(source: Extract<IdentityTokenSource, { kind: 'command'
   const hint = `run the command by hand to see what it prints: ${source.command}`;
   if (result.timedOut) throw new EnvironmentError(`the identity token command timed out after ${Math.round(source.timeoutMs / 1000)}s`, hint, undefined, 'IDENTITY_TOKEN_COMMAND_FAILED');
   const code = (result as { code?: string }).code;
+  // execa's own text: a spawn failure that lost its `code` still names ENOENT in the message.
   if (code === 'ENOENT' || (result.failed && result.exitCode === undefined && /ENOENT/.test(String(result.message)))) {
     throw new ValidationError(`the identity token command "${program}" was not found`, 'give the full path of the program, or fix PATH', 'IDENTITY_TOKEN_COMMAND_NOT_FOUND');
   }
