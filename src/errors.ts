@@ -50,8 +50,8 @@ export class ValidationError extends UserError {
 
 /** The proxy configuration is invalid. Messages follow the official proxy's wording where it has one. */
 export class ConfigError extends UserError {
-  constructor(message: string, hint?: string) {
-    super(message, { hint, exitCode: ExitCode.usage });
+  constructor(message: string, hint?: string, code?: string) {
+    super(message, { hint, exitCode: ExitCode.usage, code });
   }
 }
 
@@ -65,7 +65,7 @@ export class EnvironmentError extends UserError {
 /** The user said no (or pressed Ctrl-C) at a prompt. */
 export class AbortedError extends UserError {
   constructor(message = 'aborted', hint?: string) {
-    super(message, { hint, exitCode: ExitCode.aborted });
+    super(message, { hint, exitCode: ExitCode.aborted, code: 'USER_ABORTED' });
   }
 }
 

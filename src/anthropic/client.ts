@@ -83,6 +83,8 @@ export function retryingExchange(exchange: AccessTokenProvider, maxRetries: numb
 export function isRetryableExchangeError(err: unknown): boolean {
   if (!(err instanceof WorkloadIdentityError)) return false;
   const status = err.statusCode;
+  // Without a status the SDK's WorkloadIdentityError carries no cause, body or code: its message is the
+  // only way to tell a network failure (retry) from a refusal to send over http (do not).
   if (status === null) return /Failed to reach token endpoint/.test(err.message);
   return status === 408 || status === 429 || status >= 500;
 }

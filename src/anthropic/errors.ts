@@ -41,13 +41,13 @@ const DOING: Record<ApiOperation, string> = {
 };
 
 class ApiFailure extends UserError {
-  constructor(message: string, hint: string, exitCode: ExitCode, cause: unknown) {
-    super(message, { hint, exitCode, cause });
+  constructor(message: string, hint: string, exitCode: ExitCode, cause: unknown, code: string) {
+    super(message, { hint, exitCode, cause, code });
   }
 }
 
-const fail = (message: string, hint: string, cause: unknown, exitCode: ExitCode = ExitCode.environment): UserError =>
-  new ApiFailure(message, hint, exitCode, cause);
+const fail = (message: string, hint: string, cause: unknown, code: string, exitCode: ExitCode = ExitCode.environment): UserError =>
+  new ApiFailure(message, hint, exitCode, cause, code);
 
 /** `"type: message"` from a Claude-shaped error body, or the HTTP status alone. */
 function apiDetail(err: APIError): string {
@@ -95,11 +95,11 @@ export function explainApiError(err: unknown, ctx: ApiErrorContext): unknown {
   if (err instanceof WorkloadIdentityError) return explainExchangeError(err, ctx);
 
   if (err instanceof APIConnectionTimeoutError) {
-    return fail(`the Anthropic API at ${ctx.apiUrl} did not answer in time (trying to ${doing}${retriesNote(ctx)})`, networkHint(ctx.apiUrl), err);
+    return fail(`the Anthropic API at ${ctx.apiUrl} did not answer in time (trying to ${doing}${retriesNote(ctx)})`, networkHint(ctx.apiUrl), err, 'API_UNREACHABLE');
   }
   if (err instanceof APIConnectionError) {
     const reason = networkReason(err) ?? 'connection failed';
-    return fail(`cannot reach the Anthropic API at ${ctx.apiUrl} (${reason}) to ${doing}`, networkHint(ctx.apiUrl), err);
+    return fail(`cannot reach the Anthropic API at ${ctx.apiUrl} (${reason}) to ${doing}`, networkHint(ctx.apiUrl), err, 'API_UNREACHABLE');
   }
   if (err instanceof APIError && typeof err.status === 'number') {
     const detail = apiDetail(err);
@@ -112,6 +112,7 @@ export function explainApiError(err: unknown, ctx: ApiErrorContext): unknown {
             ? 'the CA in data/ca.crt must be a single PEM CA certificate of at most 8 kB; check it with `openssl x509 -in data/ca.crt -noout -text`'
             : `check the IDs: --tunnel-id (tnl_...), --workspace-id (wrkspc_...)`,
           err,
+          'API_BAD_REQUEST',
           ExitCode.usage,
         );
       case 401:
@@ -119,12 +120,14 @@ export function explainApiError(err: unknown, ctx: ApiErrorContext): unknown {
           `the Tunnels API did not accept the access token from the exchange (${detail})`,
           'the token exchange and the Tunnels API must be the same API: check --api-url; if it persists, the federation rule may have been disabled meanwhile',
           err,
+          'API_AUTH_FAILED',
         );
       case 403:
         return fail(
           `the Tunnels API denied the request to ${doing} (${detail})`,
           `the identity needs the scope workspace:manage_tunnels on the federation rule${ctx.federation?.federationRuleId ? ` ${ctx.federation.federationRuleId}` : ''}, and its service account must be a member of ${ctx.tunnelId ? `${tunnel}'s` : 'the'} workspace (pass --workspace-id wrkspc_... for that workspace)`,
           err,
+          'API_FORBIDDEN',
         );
       case 404:
         return fail(
@@ -133,6 +136,7 @@ export function explainApiError(err: unknown, ctx: ApiErrorContext): unknown {
             ? `data/tunnel-id names a tunnel this identity cannot see: it may be archived, or in another workspace or organization; pass --tunnel-id to attach to another tunnel, or move data/tunnel-id away to create a new one`
             : `check --tunnel-id: the tunnel may be archived, or in another workspace (--workspace-id) or organization; leave --tunnel-id out to create a new tunnel`,
           err,
+          'TUNNEL_NOT_FOUND',
         );
       case 409:
         if (ctx.operation === 'create-tunnel') {
@@ -140,6 +144,7 @@ export function explainApiError(err: unknown, ctx: ApiErrorContext): unknown {
             `the organization cannot have another tunnel (${detail}); at most 10 tunnels may be active at once`,
             'archive a tunnel you no longer use (Console or the Tunnels API), or pass --tunnel-id to attach to an existing one',
             err,
+            'TUNNEL_LIMIT_REACHED',
           );
         }
         if (ctx.operation === 'register-certificate') {
@@ -147,15 +152,17 @@ export function explainApiError(err: unknown, ctx: ApiErrorContext): unknown {
             `${tunnel} cannot take another CA certificate (${detail}); a tunnel holds at most two`,
             'archive the CA certificate you no longer use (Console or POST /v1/tunnels/{id}/certificates/{cid}/archive), then re-run',
             err,
+            'CA_SLOTS_FULL',
           );
         }
-        return fail(`the Tunnels API refused to ${doing}: conflict (${detail})`, 're-run in a moment; if it persists, check the tunnel in the Console', err);
+        return fail(`the Tunnels API refused to ${doing}: conflict (${detail})`, 're-run in a moment; if it persists, check the tunnel in the Console', err, 'API_CONFLICT');
       case 408:
       case 429:
         return fail(
           `the Anthropic API kept refusing to ${doing}${retriesNote(ctx)} (${detail})`,
           'you are being rate limited: wait a minute and re-run (re-running is safe: nothing is created twice)',
           err,
+          'API_RATE_LIMITED',
         );
       default:
         if (err.status >= 500) {
@@ -163,13 +170,14 @@ export function explainApiError(err: unknown, ctx: ApiErrorContext): unknown {
             `the Anthropic API failed to ${doing}${retriesNote(ctx)} (${detail})`,
             'the API is having trouble: re-run later (re-running is safe: nothing is created twice); see status.anthropic.com',
             err,
+            'API_SERVER_ERROR',
           );
         }
-        return fail(`the Tunnels API refused to ${doing} (${detail})`, 'check the IDs and flags, then re-run', err);
+        return fail(`the Tunnels API refused to ${doing} (${detail})`, 'check the IDs and flags, then re-run', err, 'API_REQUEST_FAILED');
     }
   }
   if (err instanceof AnthropicError) {
-    return fail(`cannot ${doing}: ${oneLine(err.message)}`, networkHint(ctx.apiUrl), err);
+    return fail(`cannot ${doing}: ${oneLine(err.message)}`, networkHint(ctx.apiUrl), err, 'API_REQUEST_FAILED');
   }
   return err;
 }
@@ -180,14 +188,17 @@ function explainExchangeError(err: WorkloadIdentityError, ctx: ApiErrorContext):
   const { type, message } = exchangeDetail(err);
   const detail = [err.statusCode === null ? undefined : `HTTP ${err.statusCode}`, type].filter(Boolean).join(' ') + (message ? `: ${oneLine(message)}` : '');
   if (err.statusCode === null) {
+    // The SDK gives a WorkloadIdentityError without a status only its message to tell "unreachable" from
+    // "refused to send over http" (no cause, no body, no code; checked in @anthropic-ai/sdk lib/credentials),
+    // so this one matches the third-party text; our own errors are told apart by `code`.
     if (/Failed to reach token endpoint/.test(err.message)) {
       const reason = networkReason(err) ?? 'connection failed';
-      return fail(`cannot reach the token endpoint at ${ctx.apiUrl}/v1/oauth/token (${reason})`, networkHint(ctx.apiUrl), err);
+      return fail(`cannot reach the token endpoint at ${ctx.apiUrl}/v1/oauth/token (${reason})`, networkHint(ctx.apiUrl), err, 'API_UNREACHABLE');
     }
     if (/non-https/.test(err.message)) {
-      return fail(`refusing to send the identity token to ${ctx.apiUrl} over plain HTTP`, 'use an https:// --api-url', err, ExitCode.usage);
+      return fail(`refusing to send the identity token to ${ctx.apiUrl} over plain HTTP`, 'use an https:// --api-url', err, 'API_URL_INVALID', ExitCode.usage);
     }
-    return fail(`the token exchange failed: ${oneLine(err.message.split(':')[0] ?? err.message)}`, 'check the identity token source and --api-url', err);
+    return fail(`the token exchange failed: ${oneLine(err.message.split(':')[0] ?? err.message)}`, 'check the identity token source and --api-url', err, 'TOKEN_EXCHANGE_FAILED');
   }
   switch (err.statusCode) {
     case 401:
@@ -196,24 +207,27 @@ function explainExchangeError(err: WorkloadIdentityError, ctx: ApiErrorContext):
         `the token exchange was refused (${detail || `HTTP ${err.statusCode}`})`,
         `check that the identity token's audience (aud) and subject (sub) match federation rule ${rule}${org ? ` of organization ${org}` : ''}, that the rule is enabled and the token is not expired${ctx.federation?.workspaceId ? '' : ', and pass --workspace-id if the rule covers several workspaces'}; the Console's Workload identity page (authentication history) shows the reason`,
         err,
+        'TOKEN_EXCHANGE_REFUSED',
       );
     case 400:
       return fail(
         `the token endpoint rejected the request (${detail})`,
         'check --federation-rule-id (fdrl_...), --organization-id (a UUID) and --workspace-id (wrkspc_...) against the Console',
         err,
+        'TOKEN_EXCHANGE_BAD_REQUEST',
         ExitCode.usage,
       );
     case 429:
-      return fail(`the token endpoint kept rate-limiting the exchange${retriesNote(ctx)} (${detail})`, 'wait a minute and re-run', err);
+      return fail(`the token endpoint kept rate-limiting the exchange${retriesNote(ctx)} (${detail})`, 'wait a minute and re-run', err, 'API_RATE_LIMITED');
     default:
       if (err.statusCode >= 500) {
         return fail(
           `the token endpoint failed${retriesNote(ctx)} (${detail})`,
           'the API is having trouble: re-run later (re-running is safe); see status.anthropic.com',
           err,
+          'API_SERVER_ERROR',
         );
       }
-      return fail(`the token exchange failed (${detail})`, `check --api-url (${ctx.apiUrl}) and the federation settings`, err);
+      return fail(`the token exchange failed (${detail})`, `check --api-url (${ctx.apiUrl}) and the federation settings`, err, 'TOKEN_EXCHANGE_FAILED');
   }
 }

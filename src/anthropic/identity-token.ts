@@ -67,15 +67,16 @@ export function splitCommandLine(line: string): string[] {
       throw new ValidationError(
         `--identity-token-command contains "${c}": the command runs without a shell`,
         'give one program and its arguments (e.g. --identity-token-command "gcloud auth print-identity-token --audiences=https://api.anthropic.com"), or wrap a pipeline in a script',
+        'IDENTITY_TOKEN_COMMAND_INVALID',
       );
     } else {
       word += c;
       inWord = true;
     }
   }
-  if (quote) throw new ValidationError('--identity-token-command has an unterminated quote', 'close every quote in the command');
+  if (quote) throw new ValidationError('--identity-token-command has an unterminated quote', 'close every quote in the command', 'IDENTITY_TOKEN_COMMAND_INVALID');
   if (inWord) argv.push(word);
-  if (argv.length === 0) throw new ValidationError('--identity-token-command is empty', 'give the program that prints the identity token (JWT) on stdout');
+  if (argv.length === 0) throw new ValidationError('--identity-token-command is empty', 'give the program that prints the identity token (JWT) on stdout', 'IDENTITY_TOKEN_COMMAND_INVALID');
   return argv;
 }
 
@@ -84,7 +85,7 @@ export function commandSource(command: string, origin: string, timeoutMs = DEFAU
 }
 
 export function fileSource(file: string, origin: string): IdentityTokenSource {
-  if (file.trim() === '') throw new ValidationError(`${origin} is empty`, 'give the path of the file holding the identity token (JWT)');
+  if (file.trim() === '') throw new ValidationError(`${origin} is empty`, 'give the path of the file holding the identity token (JWT)', 'IDENTITY_TOKEN_FILE_UNREADABLE');
   return { kind: 'file', path: path.resolve(file), origin };
 }
 
@@ -101,6 +102,7 @@ export async function checkFileSource(source: IdentityTokenSource): Promise<void
     throw new ValidationError(
       `${describeSource(source)} ${why}`,
       'point --identity-token-file (or ANTHROPIC_IDENTITY_TOKEN_FILE) at the file your platform writes the OIDC token to, e.g. a projected service-account token',
+      'IDENTITY_TOKEN_FILE_UNREADABLE',
     );
   }
 }
@@ -109,10 +111,10 @@ export async function checkFileSource(source: IdentityTokenSource): Promise<void
 function checkJwt(token: string, source: IdentityTokenSource): string {
   const t = token.trim();
   const hint = 'the identity token must be the OIDC JWT your platform issues for this workload (header.payload.signature)';
-  if (t === '') throw new ValidationError(`${describeSource(source)} is empty`, hint);
-  if (Buffer.byteLength(t) > MAX_JWT_BYTES) throw new ValidationError(`${describeSource(source)} is larger than 16 KiB`, hint);
+  if (t === '') throw new ValidationError(`${describeSource(source)} is empty`, hint, 'IDENTITY_TOKEN_INVALID');
+  if (Buffer.byteLength(t) > MAX_JWT_BYTES) throw new ValidationError(`${describeSource(source)} is larger than 16 KiB`, hint, 'IDENTITY_TOKEN_INVALID');
   if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(t)) {
-    throw new ValidationError(`${describeSource(source)} does not hold a JWT`, hint);
+    throw new ValidationError(`${describeSource(source)} does not hold a JWT`, hint, 'IDENTITY_TOKEN_INVALID');
   }
   return t;
 }
@@ -130,13 +132,14 @@ async function runCommand(source: Extract<IdentityTokenSource, { kind: 'command'
     stripFinalNewline: true,
   });
   const hint = `run the command by hand to see what it prints: ${source.command}`;
-  if (result.timedOut) throw new EnvironmentError(`the identity token command timed out after ${Math.round(source.timeoutMs / 1000)}s`, hint);
+  if (result.timedOut) throw new EnvironmentError(`the identity token command timed out after ${Math.round(source.timeoutMs / 1000)}s`, hint, undefined, 'IDENTITY_TOKEN_COMMAND_FAILED');
   const code = (result as { code?: string }).code;
+  // execa's own text: a spawn failure that lost its `code` still names ENOENT in the message.
   if (code === 'ENOENT' || (result.failed && result.exitCode === undefined && /ENOENT/.test(String(result.message)))) {
-    throw new ValidationError(`the identity token command "${program}" was not found`, 'give the full path of the program, or fix PATH');
+    throw new ValidationError(`the identity token command "${program}" was not found`, 'give the full path of the program, or fix PATH', 'IDENTITY_TOKEN_COMMAND_NOT_FOUND');
   }
   if (result.failed || result.exitCode !== 0) {
-    throw new EnvironmentError(`the identity token command exited with ${result.exitCode ?? result.signal ?? 'an error'}`, hint);
+    throw new EnvironmentError(`the identity token command exited with ${result.exitCode ?? result.signal ?? 'an error'}`, hint, undefined, 'IDENTITY_TOKEN_COMMAND_FAILED');
   }
   return String(result.stdout);
 }
@@ -155,7 +158,7 @@ export function identityTokenProvider(source: IdentityTokenSource): IdentityToke
           text = await read();
         } catch {
           await checkFileSource(source);
-          throw new ValidationError(`${describeSource(source)} is empty`, 'the file must hold the OIDC JWT your platform issues for this workload');
+          throw new ValidationError(`${describeSource(source)} is empty`, 'the file must hold the OIDC JWT your platform issues for this workload', 'IDENTITY_TOKEN_INVALID');
         }
         return checkJwt(text, source);
       };

@@ -19,6 +19,7 @@ export function validateFederationRuleId(raw: string): string {
     throw new ValidationError(
       `invalid federation rule ID "${shown(v)}": must start with fdrl_ followed by letters and digits`,
       'copy the rule ID from the Console (Settings > Workload identity > federation rules) and pass it with --federation-rule-id',
+      'FEDERATION_RULE_ID_INVALID',
     );
   }
   return v;
@@ -30,6 +31,7 @@ export function validateOrganizationId(raw: string): string {
     throw new ValidationError(
       `invalid organization ID "${shown(v)}": must be a UUID such as 12345678-90ab-cdef-1234-567890abcdef`,
       'copy the organization ID from the Console (Settings > Organization) and pass it with --organization-id',
+      'ORGANIZATION_ID_INVALID',
     );
   }
   return v.toLowerCase();
@@ -42,6 +44,7 @@ export function validateWorkspaceId(raw: string): string {
     throw new ValidationError(
       `invalid workspace ID "${shown(v)}": must start with wrkspc_ followed by letters and digits`,
       'copy the workspace ID from the Console (Settings > Workspaces), or leave --workspace-id out to use the rule\'s workspace',
+      'WORKSPACE_ID_INVALID',
     );
   }
   return v;
@@ -50,7 +53,7 @@ export function validateWorkspaceId(raw: string): string {
 export function validateDisplayName(raw: string): string {
   const v = raw.trim();
   if (v.length < 1 || v.length > 255 || /[\u0000-\u001f]/.test(v)) {
-    throw new ValidationError('invalid --display-name: must be 1-255 printable characters', 'e.g. --display-name "mcp-tunnel prod eu-1"');
+    throw new ValidationError('invalid --display-name: must be 1-255 printable characters', 'e.g. --display-name "mcp-tunnel prod eu-1"', 'DISPLAY_NAME_INVALID');
   }
   return v;
 }
@@ -65,17 +68,18 @@ export function validateApiUrl(raw: string): string {
   try {
     url = new URL(v);
   } catch {
-    throw new ValidationError(`invalid --api-url "${shown(v)}": not a URL`, `use the default ${DEFAULT_API_URL}, or the https:// URL of your API gateway`);
+    throw new ValidationError(`invalid --api-url "${shown(v)}": not a URL`, `use the default ${DEFAULT_API_URL}, or the https:// URL of your API gateway`, 'API_URL_INVALID');
   }
   const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
     throw new ValidationError(
       `invalid --api-url "${shown(v)}": must be https:// (plain http is only allowed for localhost)`,
       'credentials are never sent in cleartext; use an https:// URL',
+      'API_URL_INVALID',
     );
   }
   if (url.username || url.password || url.search || url.hash) {
-    throw new ValidationError(`invalid --api-url "${shown(v)}": must not carry credentials, a query or a fragment`, `e.g. --api-url ${DEFAULT_API_URL}`);
+    throw new ValidationError(`invalid --api-url "${shown(v)}": must not carry credentials, a query or a fragment`, `e.g. --api-url ${DEFAULT_API_URL}`, 'API_URL_INVALID');
   }
   return v;
 }

@@ -5,7 +5,7 @@ import { readTextIfExists } from '../deployment/atomic-file.js';
 import { resolveCa, type CaResolution } from '../deployment/credentials.js';
 import { applyChanges, classifyFiles, type PlannedFile } from '../deployment/file-plan.js';
 import type { DeploymentPaths } from '../deployment/layout.js';
-import { validateTunnelId, validateTunnelToken } from '../deployment/validate.js';
+import { tunnelTokenProblem, validateTunnelId } from '../deployment/validate.js';
 import { EnvironmentError, ExitCode, isUserError, UserError, ValidationError } from '../errors.js';
 import { DEFAULT_MAX_RETRIES, type FederationSettings, type TunnelsClient } from './client.js';
 import { explainApiError, type ApiErrorContext, type ApiOperation } from './errors.js';
@@ -104,7 +104,7 @@ export async function readStoredTunnelId(paths: DeploymentPaths): Promise<string
   try {
     return validateTunnelId(first);
   } catch {
-    throw new ValidationError(`data/tunnel-id holds "${first.slice(0, 40)}", which is not a tunnel ID (tnl_...)`, 'fix or remove data/tunnel-id, or pass --tunnel-id');
+    throw new ValidationError(`data/tunnel-id holds "${first.slice(0, 40)}", which is not a tunnel ID (tnl_...)`, 'fix or remove data/tunnel-id, or pass --tunnel-id', 'TUNNEL_ID_INVALID');
   }
 }
 
@@ -120,6 +120,7 @@ export async function provisionTunnel(options: ProvisionOptions): Promise<Provis
     throw new ValidationError(
       `--tunnel-id ${requested} differs from ${stored} in data/tunnel-id`,
       `pass --force to move this deployment to ${requested} (the CA is kept and registered there), or use --dir for a separate deployment`,
+      'TUNNEL_ID_CONFLICT',
     );
   }
   const ca = await resolveCa(paths, options.now);
@@ -137,6 +138,7 @@ export async function provisionTunnel(options: ProvisionOptions): Promise<Provis
         requested
           ? 'pass the ID of an active tunnel, or leave --tunnel-id out to create a new one'
           : 'move data/tunnel-id away to create a new tunnel (the CA is kept and registered on it), or pass --tunnel-id of an active tunnel',
+          undefined, 'TUNNEL_ARCHIVED',
       );
     }
     action = requested && requested !== stored ? 'attached' : 'reused';
@@ -160,7 +162,7 @@ export async function provisionTunnel(options: ProvisionOptions): Promise<Provis
 
   // 4. The current token (reveal does not rotate it).
   const token: BetaTunnelToken = await call({ ...certCtx, operation: 'reveal-token' }, () => client.beta.tunnels.revealToken(tunnel.id));
-  const value = checkApiToken(token.tunnel_token, 'the reveal_token answer');
+  const value = checkApiToken(token.tunnel_token, 'reveal_token');
   emit({ type: 'token', tokenId: token.id });
 
   return {
@@ -173,15 +175,17 @@ export async function provisionTunnel(options: ProvisionOptions): Promise<Provis
 }
 
 /** A token from the API must look like one before it goes anywhere near .env. */
-export function checkApiToken(raw: string, source: string): string {
-  try {
-    return validateTunnelToken(raw, source);
-  } catch (err) {
+export function checkApiToken(raw: string, operation: string): string {
+  const why = tunnelTokenProblem(raw);
+  if (why !== undefined) {
     throw new EnvironmentError(
-      `the Tunnels API returned a tunnel token that does not look like one (${(err as Error).message.replace(/^the tunnel token from [^ ]+ [^ ]+ /, '')})`,
+      `the Tunnels API's ${operation} answer holds a tunnel token that does not look like one (it ${why})`,
       'check --api-url: it must be the Anthropic API',
+      undefined,
+      'API_TOKEN_MALFORMED',
     );
   }
+  return raw.trim();
 }
 
 export async function call<T>(ctx: ApiErrorContext, fn: () => PromiseLike<T>): Promise<T> {

@@ -13,7 +13,7 @@ export async function requireDeploymentDir(dir: string): Promise<void> {
     stat = await fs.stat(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw asEnvironmentError(err, { action: 'use --dir', file: dir });
-    throw new ValidationError(`deployment directory ${dir} does not exist`, 'pass --dir to the directory mcp-tunnel init wrote (or set MCP_TUNNEL_DIR)');
+    throw new ValidationError(`deployment directory ${dir} does not exist`, 'pass --dir to the directory mcp-tunnel init wrote (or set MCP_TUNNEL_DIR)', 'DIR_NOT_FOUND');
   }
-  if (!stat.isDirectory()) throw new ValidationError(`--dir ${dir} is not a directory`, 'pass --dir to the directory mcp-tunnel init wrote');
+  if (!stat.isDirectory()) throw new ValidationError(`--dir ${dir} is not a directory`, 'pass --dir to the directory mcp-tunnel init wrote', 'DIR_NOT_A_DIRECTORY');
 }

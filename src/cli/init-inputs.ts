@@ -51,14 +51,14 @@ export function initIsInteractive(options: InitOptions): boolean {
 export async function checkDir(dir: string): Promise<void> {
   try {
     const stat = await fs.stat(dir);
-    if (!stat.isDirectory()) throw new ValidationError(`--dir ${dir} is not a directory`, 'pass the deployment directory (it is created if missing)');
+    if (!stat.isDirectory()) throw new ValidationError(`--dir ${dir} is not a directory`, 'pass the deployment directory (it is created if missing)', 'DIR_NOT_A_DIRECTORY');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw asEnvironmentError(err, { action: 'use --dir', file: dir, hint: 'pass --dir to a directory you can write (it is created if missing)' });
   }
 }
 
 export function missing(flag: string, env: string, what: string): never {
-  throw new ValidationError(`missing ${flag} (or ${env}): ${what}`, 'run init in a terminal to be asked, or pass the flag');
+  throw new ValidationError(`missing ${flag} (or ${env}): ${what}`, 'run init in a terminal to be asked, or pass the flag', 'INIT_MISSING_FLAGS');
 }
 
 /**
@@ -102,7 +102,7 @@ export async function checkSharedFlags(options: InitOptions): Promise<CheckedFla
   const routes = options.route.map(parseRouteFlag);
   const names = new Set<string>();
   for (const r of routes) {
-    if (names.has(r.name)) throw new ValidationError(`route "${r.name}" is given twice`, 'give each --route a distinct name');
+    if (names.has(r.name)) throw new ValidationError(`route "${r.name}" is given twice`, 'give each --route a distinct name', 'ROUTE_DUPLICATE');
     names.add(r.name);
   }
   return {
@@ -158,9 +158,9 @@ async function readUpstreamCa(file: string): Promise<string> {
   try {
     pem = await fs.readFile(file, 'utf8');
   } catch (err) {
-    throw new ValidationError(`--upstream-ca-file ${file} cannot be read (${(err as NodeJS.ErrnoException).code})`, 'pass the PEM file of the CA that signed your https upstreams');
+    throw new ValidationError(`--upstream-ca-file ${file} cannot be read (${(err as NodeJS.ErrnoException).code})`, 'pass the PEM file of the CA that signed your https upstreams', 'UPSTREAM_CA_FILE_INVALID');
   }
-  if (pemContainsPrivateKey(pem)) throw new ValidationError(`--upstream-ca-file ${file} contains a private key`, 'pass the CA certificate only; the key never leaves the CA');
-  if (countPemCertificates(pem) === 0) throw new ValidationError(`--upstream-ca-file ${file} holds no PEM certificate`, 'pass a file with -----BEGIN CERTIFICATE----- blocks');
+  if (pemContainsPrivateKey(pem)) throw new ValidationError(`--upstream-ca-file ${file} contains a private key`, 'pass the CA certificate only; the key never leaves the CA', 'UPSTREAM_CA_FILE_INVALID');
+  if (countPemCertificates(pem) === 0) throw new ValidationError(`--upstream-ca-file ${file} holds no PEM certificate`, 'pass a file with -----BEGIN CERTIFICATE----- blocks', 'UPSTREAM_CA_FILE_INVALID');
   return pem;
 }

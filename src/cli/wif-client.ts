@@ -27,8 +27,8 @@ export async function tunnelsApiFromDeployment(flags: WifClientFlags, envText: s
   const stored = readWifSettings(envText);
   const apiUrl = validateApiUrl(flags.apiUrl || stored.apiUrl || DEFAULT_API_URL);
   const reinit = `re-run mcp-tunnel init --flow wif --dir ${dir} with the federation flags`;
-  if (!stored.federationRuleId) throw new ValidationError('.env has no ANTHROPIC_FEDERATION_RULE_ID', reinit);
-  if (!stored.organizationId) throw new ValidationError('.env has no ANTHROPIC_ORGANIZATION_ID', reinit);
+  if (!stored.federationRuleId) throw new ValidationError('.env has no ANTHROPIC_FEDERATION_RULE_ID', reinit, 'WIF_SETTINGS_MISSING');
+  if (!stored.organizationId) throw new ValidationError('.env has no ANTHROPIC_ORGANIZATION_ID', reinit, 'WIF_SETTINGS_MISSING');
   const federation = {
     federationRuleId: validateFederationRuleId(stored.federationRuleId),
     organizationId: validateOrganizationId(stored.organizationId),
@@ -39,6 +39,7 @@ export async function tunnelsApiFromDeployment(flags: WifClientFlags, envText: s
     throw new ValidationError(
       'no identity token source: .env has neither ANTHROPIC_IDENTITY_TOKEN_FILE nor MCP_TUNNEL_IDENTITY_TOKEN_COMMAND',
       'pass --identity-token-file FILE or --identity-token-command CMD, or set ANTHROPIC_IDENTITY_TOKEN',
+      'IDENTITY_TOKEN_SOURCE_MISSING',
     );
   }
   await checkFileSource(identity);

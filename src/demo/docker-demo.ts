@@ -5,7 +5,7 @@ import path from 'node:path';
 import { writeBuildContext } from '../deployment/build-context.js';
 import { deploymentPaths } from '../deployment/layout.js';
 import { DEFAULT_BUILTIN_BASE_IMAGE } from '../deployment/images.js';
-import { UserError } from '../errors.js';
+import { ExitCode, UserError } from '../errors.js';
 import { composeDown, composeUp, connectDocker, pingDocker, type DockerConnection } from '../docker/index.js';
 import { createCa, issueServerCert } from '../pki/index.js';
 import type { DemoResult, RunDemoOptions } from './types.js';
@@ -116,7 +116,7 @@ export async function runDockerDemo(opts: DockerDemoOptions = {}): Promise<DemoR
 
     const proxyContainer = up.containers.find((c) => c.service === PROXY_SERVICE);
     const port = proxyContainer ? await publishedPort(conn, proxyContainer.id) : undefined;
-    if (!port) throw new UserError('the proxy container published no port for 8080', { hint: 'check `docker ps` for the demo project' });
+    if (!port) throw new UserError('the proxy container published no port for 8080', { code: 'DEMO_FAILED', hint: 'check `docker ps` for the demo project', exitCode: ExitCode.environment });
 
     const proxyUrl = `ws://127.0.0.1:${port}/`;
     if (!(await run.probe(proxyUrl, paths.caCert))) return result;

@@ -40,6 +40,7 @@ export function findPackageRoot(from: string = fileURLToPath(import.meta.url)): 
       throw new EnvironmentError(
         `cannot find the mcp-tunnel package (no package.json named "${PACKAGE_NAME}" above ${path.dirname(path.resolve(from))})`,
         'reinstall mcp-tunnel (npm install -g mcp-tunnel, or npx mcp-tunnel)',
+        undefined, 'PACKAGE_INCOMPLETE',
       );
     }
     dir = parent;
@@ -72,8 +73,8 @@ async function readSource(file: string, what: string, missing: string, hint: str
     return await fs.readFile(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new EnvironmentError(`${what} ${file} is missing: ${missing}`, hint, err);
-    throw new EnvironmentError(`cannot read ${what} ${file}: ${code ?? (err as Error).message}`, hint, err);
+    if (code === 'ENOENT') throw new EnvironmentError(`${what} ${file} is missing: ${missing}`, hint, err, 'PACKAGE_INCOMPLETE');
+    throw new EnvironmentError(`cannot read ${what} ${file}: ${code ?? (err as Error).message}`, hint, err, 'PACKAGE_INCOMPLETE');
   }
 }
 

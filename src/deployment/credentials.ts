@@ -37,14 +37,15 @@ export async function resolveCa(paths: DeploymentPaths, now: Date, keyType?: CaK
     throw new ValidationError(
       `${have} exists but ${missing} is missing: refusing to create a second CA by accident`,
       `restore ${missing} from your backup, or move both away to start with a new CA (which must then be registered in the Console; a tunnel holds at most two CAs)`,
+      'CA_PAIR_INCOMPLETE',
     );
   }
   const info = inspectCertificate(certPem);
   if (!keyMatchesCertificate(certPem, keyPem)) {
-    throw new ValidationError('data/ca.key does not belong to data/ca.crt', 'restore the matching pair from your backup');
+    throw new ValidationError('data/ca.key does not belong to data/ca.crt', 'restore the matching pair from your backup', 'CA_KEY_MISMATCH');
   }
   const failed = checkCaCertificate(info, now, { pemCount: countPemCertificates(certPem) }).find((f) => !f.ok && !f.advisory);
-  if (failed) throw new ValidationError(`data/ca.crt cannot be used: ${failed.message}`, failed.hint);
+  if (failed) throw new ValidationError(`data/ca.crt cannot be used: ${failed.message}`, failed.hint, 'CA_CERT_INVALID');
   return { pair: { certPem, keyPem }, reused: true, fingerprint: info.fingerprintSha256 };
 }
 

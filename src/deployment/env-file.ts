@@ -71,10 +71,10 @@ function firstNonTextByte(buf: Buffer): number | undefined {
 const SAFE_VALUE = /^[A-Za-z0-9_./:+=@,-]*$/;
 
 function renderValue(key: string, value: string): string {
-  if (/[\r\n]/.test(value)) throw new ValidationError(`the value for ${key} contains a line break`, 'values in .env must be single-line');
+  if (/[\r\n]/.test(value)) throw new ValidationError(`the value for ${key} contains a line break`, 'values in .env must be single-line', 'ENV_VALUE_INVALID');
   if (SAFE_VALUE.test(value)) return value;
   if (!value.includes("'")) return `'${value}'`;
-  throw new ValidationError(`the value for ${key} contains characters .env cannot hold safely`, 'remove quotes from the value');
+  throw new ValidationError(`the value for ${key} contains characters .env cannot hold safely`, 'remove quotes from the value', 'ENV_VALUE_INVALID');
 }
 
 export interface EnvEntry {

@@ -200,6 +200,7 @@ export function checkHttpsUpstreams(routes: InitSettings['routes'], tls: { caFil
   throw new ValidationError(
     `route "${https.name}" has an https upstream, but there is no CA to verify it with`,
     'pass --upstream-ca-file FILE (the CA bundle that signed the upstream) or --upstream-system-cas',
+    'UPSTREAM_CA_MISSING',
   );
 }
 

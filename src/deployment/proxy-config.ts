@@ -77,8 +77,9 @@ export interface ProxyConfig {
 
 const TOP_LEVEL_KEYS = new Set(['listen_addr', 'log_level', 'shutdown_timeout', 'tunnel_domain', 'tls', 'routes', 'upstream', 'admin', 'limits']);
 
-function fail(message: string, hint?: string): never {
-  throw new ConfigError(message, hint);
+/** Most config mistakes are fixed the same way (edit the file), so they share PROXY_CONFIG_INVALID; a few get their own code. */
+function fail(message: string, hint?: string, code: string = 'PROXY_CONFIG_INVALID'): never {
+  throw new ConfigError(message, hint, code);
 }
 
 export function parseListenAddr(text: string, field: string): { host: string | undefined; port: number } {
@@ -94,7 +95,7 @@ function asDuration(value: unknown, field: string): number {
   try {
     return parseDuration(value, field);
   } catch (err) {
-    if (err instanceof ValidationError) fail(err.message, err.hint);
+    if (err instanceof ValidationError) fail(err.message, err.hint, err.code);
     throw err;
   }
 }
@@ -151,12 +152,12 @@ export function parseProxyConfig(text: string): ProxyConfig {
   const routes = new Map<string, Upstream>();
   for (const [rawKey, target] of Object.entries(doc.routes)) {
     const key = rawKey.toLowerCase();
-    if (!isValidRouteKey(key)) fail(`route "${rawKey}" is not a hostname or DNS label`);
-    if (typeof target !== 'string') fail(`invalid upstream for route "${rawKey}" (must be scheme://host:port)`);
+    if (!isValidRouteKey(key)) fail(`route "${rawKey}" is not a hostname or DNS label`, undefined, 'ROUTE_NAME_INVALID');
+    if (typeof target !== 'string') fail(`invalid upstream for route "${rawKey}" (must be scheme://host:port)`, undefined, 'UPSTREAM_SYNTAX_INVALID');
     if (!key.includes('.') && tunnelDomain === undefined) {
       fail(`route "${rawKey}" is a bare subdomain but tunnel_domain is not set`, 'set tunnel_domain to the tunnel domain, or write the full hostname as the route key');
     }
-    if (routes.has(key)) fail(`route "${rawKey}" is listed twice`);
+    if (routes.has(key)) fail(`route "${rawKey}" is listed twice`, undefined, 'ROUTE_DUPLICATE');
     routes.set(key, parseUpstream(target, rawKey));
   }
 
@@ -177,7 +178,7 @@ export function parseProxyConfig(text: string): ProxyConfig {
       try {
         return parseIpv4Cidr(String(entry));
       } catch (err) {
-        if (err instanceof ValidationError) fail(`upstream.allowed_ips: ${err.message}`, err.hint);
+        if (err instanceof ValidationError) fail(`upstream.allowed_ips: ${err.message}`, err.hint, err.code);
         throw err;
       }
     });
@@ -188,7 +189,7 @@ export function parseProxyConfig(text: string): ProxyConfig {
   const includeSystemCas = upTls.include_system_cas === true;
   for (const [key, up] of routes) {
     if (up.scheme === 'https' && !caFile && !includeSystemCas) {
-      fail(`route "${key}" has an https upstream but neither upstream.tls.ca_file nor upstream.tls.include_system_cas is set`, 'set upstream.tls.ca_file to the CA bundle that signed the upstream, or include_system_cas: true');
+      fail(`route "${key}" has an https upstream but neither upstream.tls.ca_file nor upstream.tls.include_system_cas is set`, 'set upstream.tls.ca_file to the CA bundle that signed the upstream, or include_system_cas: true', 'UPSTREAM_CA_MISSING');
     }
   }
 

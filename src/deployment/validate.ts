@@ -18,6 +18,7 @@ export function validateRouteName(name: string): string {
     throw new ValidationError(
       `invalid route name "${name}": must be a DNS label (letters, digits and hyphens, 1-63 characters, no leading or trailing hyphen)`,
       'route names become <name>.<tunnel-domain>, e.g. --route docs=http://10.0.0.5:8080',
+      'ROUTE_NAME_INVALID',
     );
   }
   return n;
@@ -35,6 +36,7 @@ export function validateDomain(domain: string, flag = '--tunnel-domain'): string
     throw new ValidationError(
       `invalid tunnel domain "${domain}": must be a DNS name such as abcd1234.tunnel.anthropic.com`,
       `copy the domain shown for the tunnel in the Console and pass it with ${flag}`,
+      'TUNNEL_DOMAIN_INVALID',
     );
   }
   return d;
@@ -46,6 +48,7 @@ export function validateTunnelId(id: string): string {
     throw new ValidationError(
       `invalid tunnel ID "${t.slice(0, 40)}": must start with tnl_ followed by letters and digits`,
       'copy the tunnel ID (tnl_...) from the Console and pass it with --tunnel-id',
+      'TUNNEL_ID_INVALID',
     );
   }
   return t;
@@ -77,20 +80,33 @@ export function decodeTunnelToken(raw: string): { a: string; t: string; s: strin
   return { a: o.a, t: o.t, s: o.s };
 }
 
-export function validateTunnelToken(raw: string, source: string): string {
+/**
+ * Why RAW (trimmed) is not a well-formed tunnel token, as the tail of a sentence ("is empty", ...), or
+ * undefined when it is one. Callers that word the failure their own way (a token from the API) build
+ * their message from this instead of rewriting validateTunnelToken's.
+ */
+export function tunnelTokenProblem(raw: string): string | undefined {
   const token = raw.trim();
-  const hint = 'copy the tunnel token from the Console (it starts with "eyJ") into a file and pass --tunnel-token-file FILE';
-  const fail = (why: string): never => {
-    throw new ValidationError(`the tunnel token from ${source} ${why}`, hint, 'TUNNEL_TOKEN_INVALID');
-  };
-  if (token.length === 0) fail('is empty');
-  if (/\s/.test(token)) fail('contains whitespace');
-  if (!token.startsWith('eyJ')) fail('does not look like a tunnel token (it should start with "eyJ")');
+  if (token.length === 0) return 'is empty';
+  if (/\s/.test(token)) return 'contains whitespace';
+  if (!token.startsWith('eyJ')) return 'does not look like a tunnel token (it should start with "eyJ")';
   const bad = /[^A-Za-z0-9+/=]/.exec(token);
-  if (bad) fail(`contains "${bad[0]}" at position ${bad.index + 1}, which is not a base64 character`);
-  if (!BASE64.test(token) || Buffer.from(token, 'base64').toString('base64') !== token) fail('is not canonical base64 (its length or padding is wrong: was it cut short?)');
-  if (!decodeTunnelToken(token)) fail('is not base64 of a JSON object: it lacks the fields a, t and s of a tunnel token');
-  return token;
+  if (bad) return `contains "${bad[0]}" at position ${bad.index + 1}, which is not a base64 character`;
+  if (!BASE64.test(token) || Buffer.from(token, 'base64').toString('base64') !== token) return 'is not canonical base64 (its length or padding is wrong: was it cut short?)';
+  if (!decodeTunnelToken(token)) return 'is not base64 of a JSON object: it lacks the fields a, t and s of a tunnel token';
+  return undefined;
+}
+
+export function validateTunnelToken(raw: string, source: string): string {
+  const why = tunnelTokenProblem(raw);
+  if (why !== undefined) {
+    throw new ValidationError(
+      `the tunnel token from ${source} ${why}`,
+      'copy the tunnel token from the Console (it starts with "eyJ") into a file and pass --tunnel-token-file FILE',
+      'TUNNEL_TOKEN_INVALID',
+    );
+  }
+  return raw.trim();
 }
 
 export interface Upstream {
@@ -112,6 +128,7 @@ export function parseUpstream(raw: string, route?: string): Upstream {
     throw new ConfigError(
       `invalid upstream${where}: "${raw}" ${why} (must be scheme://host:port)`,
       'write the upstream as http://HOST:PORT or https://HOST:PORT; the path (e.g. /mcp) travels with each request',
+      'UPSTREAM_SYNTAX_INVALID',
     );
   };
   const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/(\[[^\]]+\]|[^/:?#@]+)(?::(\d+))?(.*)$/.exec(raw.trim());
@@ -141,13 +158,13 @@ export function parseUpstream(raw: string, route?: string): Upstream {
 export function parseRouteFlag(flag: string): { name: string; upstream: Upstream } {
   const eq = flag.indexOf('=');
   if (eq <= 0) {
-    throw new ValidationError(`invalid --route "${flag}": expected NAME=URL`, 'e.g. --route docs=http://10.0.0.5:8080');
+    throw new ValidationError(`invalid --route "${flag}": expected NAME=URL`, 'e.g. --route docs=http://10.0.0.5:8080', 'ROUTE_SYNTAX_INVALID');
   }
   const name = validateRouteName(flag.slice(0, eq));
   try {
     return { name, upstream: parseUpstream(flag.slice(eq + 1), name) };
   } catch (err) {
-    if (err instanceof ConfigError) throw new ValidationError(err.message, err.hint);
+    if (err instanceof ConfigError) throw new ValidationError(err.message, err.hint, err.code);
     throw err;
   }
 }
@@ -161,6 +178,7 @@ export function parseIpv4Cidr(raw: string): Ipv4Cidr {
     throw new ValidationError(
       `invalid allowed IP "${raw}": expected an IPv4 address or CIDR such as 10.0.0.0/8`,
       'IPv6 upstreams are not supported by the proxy; list IPv4 ranges only',
+      'ALLOWED_IP_INVALID',
     );
   }
   const mask = prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0;

@@ -33,7 +33,7 @@ function readPem(file: string | undefined): Buffer | undefined {
   try {
     return readFileSync(file);
   } catch (err) {
-    throw new EnvironmentError(`cannot read the Docker TLS file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, 'check DOCKER_CERT_PATH or the docker context\'s TLS files');
+    throw new EnvironmentError(`cannot read the Docker TLS file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, 'check DOCKER_CERT_PATH or the docker context\'s TLS files', undefined, 'DOCKER_TLS_UNREADABLE');
   }
 }
 
@@ -109,6 +109,7 @@ export function connectionError(err: unknown, conn: Pick<DockerConnection, 'endp
         `Docker is not running or not installed: no Docker socket at ${where}`,
         'install Docker and start it (sudo systemctl start docker), or point DOCKER_HOST at the daemon',
         err,
+        'DOCKER_NOT_RUNNING',
       );
     case 'EACCES':
     case 'EPERM':
@@ -116,20 +117,23 @@ export function connectionError(err: unknown, conn: Pick<DockerConnection, 'endp
         `permission denied connecting to the Docker socket ${where}`,
         'add yourself to the docker group (sudo usermod -aG docker $USER, then log in again) or use sudo',
         err,
+        'DOCKER_PERMISSION_DENIED',
       );
     case 'ECONNREFUSED':
       return new EnvironmentError(
         conn.socketPath ? `Docker is not running: nothing listens on ${where}` : `Docker is not reachable at ${where}: connection refused`,
         conn.socketPath ? 'start the Docker daemon (sudo systemctl start docker)' : 'check DOCKER_HOST and that the daemon listens there',
         err,
+        'DOCKER_UNREACHABLE',
       );
     case 'ENOTSOCK':
-      return new EnvironmentError(`${where} is not a socket`, 'point DOCKER_HOST at the Docker daemon socket', err);
+      return new EnvironmentError(`${where} is not a socket`, 'point DOCKER_HOST at the Docker daemon socket', err, 'DOCKER_HOST_INVALID');
     default:
       return new EnvironmentError(
         `cannot reach Docker at ${conn.endpoint}: ${code ?? (err as Error)?.message ?? String(err)}`,
         'check that the Docker daemon is running and DOCKER_HOST points at it',
         err,
+        'DOCKER_UNREACHABLE',
       );
   }
 }
@@ -162,7 +166,7 @@ export async function dockerCall<T>(conn: DockerConnection, what: string, call: 
 export function asDockerError(err: unknown, conn: DockerConnection, what: string, hint?: string): UserError {
   if (err instanceof UserError) return err;
   if (isConnectionError(err)) return connectionError(err, conn);
-  return new EnvironmentError(`${what} failed: ${apiMessage(err)}`, hint ?? 'see the Docker daemon log (journalctl -u docker) for details', err);
+  return new EnvironmentError(`${what} failed: ${apiMessage(err)}`, hint ?? 'see the Docker daemon log (journalctl -u docker) for details', err, 'DOCKER_API_FAILED');
 }
 
 /** Pings the daemon within timeoutMs; throws the one-line EnvironmentError when it cannot be reached. */
@@ -170,7 +174,7 @@ export async function pingDocker(conn: DockerConnection, timeoutMs = 10_000): Pr
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new EnvironmentError(`Docker at ${conn.endpoint} did not answer within ${Math.round(timeoutMs / 1000)}s`, 'check that the Docker daemon is healthy (docker info)')),
+      () => reject(new EnvironmentError(`Docker at ${conn.endpoint} did not answer within ${Math.round(timeoutMs / 1000)}s`, 'check that the Docker daemon is healthy (docker info)', undefined, 'DOCKER_TIMEOUT')),
       timeoutMs,
     );
   });
@@ -179,7 +183,7 @@ export async function pingDocker(conn: DockerConnection, timeoutMs = 10_000): Pr
   } catch (err) {
     if (err instanceof UserError) throw err;
     if (isConnectionError(err)) throw connectionError(err, conn);
-    throw new EnvironmentError(`Docker at ${conn.endpoint} answered the ping with an error: ${apiMessage(err)}`, 'check the daemon (docker info)', err);
+    throw new EnvironmentError(`Docker at ${conn.endpoint} answered the ping with an error: ${apiMessage(err)}`, 'check the daemon (docker info)', err, 'DOCKER_API_FAILED');
   } finally {
     clearTimeout(timer);
   }

@@ -15,7 +15,7 @@ export const BUILD_KEYS = new Set(['context', 'args', 'dockerfile']);
 const PORT_KEYS = new Set(['target', 'published', 'protocol', 'mode']);
 
 export function fail(message: string, hint?: string): never {
-  throw new ValidationError(message, hint ?? 'fix the compose file (docker compose config shows how compose reads it)');
+  throw new ValidationError(message, hint ?? 'fix the compose file (docker compose config shows how compose reads it)', 'COMPOSE_FILE_INVALID');
 }
 
 export const isDict = (v: unknown): v is Dict => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);

@@ -77,7 +77,7 @@ export async function readComposeEnvironment(dir: string, processEnv: NodeJS.Pro
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EACCES') {
-      throw new ValidationError(`cannot read ${envFile}: permission denied`, 'run as the user who owns the deployment directory (it holds the tunnel token, mode 0600)');
+      throw new ValidationError(`cannot read ${envFile}: permission denied`, 'run as the user who owns the deployment directory (it holds the tunnel token, mode 0600)', 'DEPLOYMENT_FILE_UNREADABLE');
     }
     if (code !== 'ENOENT' && code !== 'EISDIR') throw err;
   }
@@ -108,7 +108,7 @@ export function findComposeFiles(dir: string, env: Readonly<Record<string, strin
   }
   const main = resolveComposeFile(root);
   if (!existsSync(main)) {
-    throw new ValidationError(`no compose file (compose.yaml or docker-compose.yaml) in ${root}`, 'run in the deployment directory or pass --dir DIR (or set MCP_TUNNEL_DIR); mcp-tunnel init creates it');
+    throw new ValidationError(`no compose file (compose.yaml or docker-compose.yaml) in ${root}`, 'run in the deployment directory or pass --dir DIR (or set MCP_TUNNEL_DIR); mcp-tunnel init creates it', 'COMPOSE_FILE_MISSING');
   }
   const overrides = COMPOSE_OVERRIDE_FILENAMES.filter((f) => existsSync(path.join(root, f)));
   if (overrides.length > 1) fail(`more than one override file in ${root}: ${overrides.join(', ')}`, 'keep only one (compose refuses to choose)');
@@ -268,7 +268,7 @@ export async function loadComposeProject(dir: string, options: LoadOptions = {})
 export function findService(project: ComposeProject, name: string): ComposeService {
   const svc = project.services.find((s) => s.name === name);
   if (!svc) {
-    throw new ValidationError(`no service "${name}" in ${project.configFilesLabel}`, `services: ${project.services.map((s) => s.name).join(', ')}`);
+    throw new ValidationError(`no service "${name}" in ${project.configFilesLabel}`, `services: ${project.services.map((s) => s.name).join(', ')}`, 'SERVICE_UNKNOWN');
   }
   return svc;
 }

@@ -108,5 +108,6 @@ export function endpointUnsupported(host: string, source: DockerEndpoint['source
   return new EnvironmentError(
     `the Docker endpoint "${host}" (${source}) is not one mcp-tunnel can use`,
     'use unix:///var/run/docker.sock, tcp://HOST:PORT or ssh://USER@HOST, or unset DOCKER_HOST / choose another docker context',
+    undefined, 'DOCKER_HOST_INVALID',
   );
 }

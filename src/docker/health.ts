@@ -28,7 +28,7 @@ export class StackHealthError extends EnvironmentError {
     readonly logs: Array<{ service: string; lines: string[] }>,
     readonly diagnosis?: Diagnosis,
   ) {
-    super(message, hint);
+    super(message, hint, undefined, 'STACK_UNHEALTHY');
   }
 }
 
@@ -96,7 +96,7 @@ export async function waitForReady(conn: DockerConnection, target: WaitTarget, o
     const d = await inspectContainer(conn, target.id);
     if (!d) throw await healthFailure(conn, target, `${target.service} disappeared (its container was removed)`, 'run mcp-tunnel up again', related);
     if (options.requireHealthcheck && !d.hasHealthcheck) {
-      throw new EnvironmentError(`${target.service} has no healthcheck, but a service depends on it being healthy`, 'add a healthcheck to it in compose.yaml, or use condition: service_started');
+      throw new EnvironmentError(`${target.service} has no healthcheck, but a service depends on it being healthy`, 'add a healthcheck to it in compose.yaml, or use condition: service_started', undefined, 'SERVICE_NO_HEALTHCHECK');
     }
     if (d.hasHealthcheck) {
       if (d.health === 'healthy') {

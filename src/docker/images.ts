@@ -42,6 +42,7 @@ function pullFailure(ref: string, reason: string, cause?: unknown): EnvironmentE
     `check that this host can reach ${registry} (DNS, proxy, firewall), configure a registry mirror ("registry-mirrors" in /etc/docker/daemon.json), ` +
       'or load the image from elsewhere with docker save | docker load',
     cause,
+    'IMAGE_PULL_FAILED',
   );
 }
 
@@ -116,16 +117,17 @@ export async function buildImage(
     throw new EnvironmentError(
       `cannot read the build context ${build.context}: ${err.code === 'ENOENT' ? 'no such directory' : (err.code ?? err.message)}`,
       'mcp-tunnel init --proxy builtin writes it (build/ beside compose.yaml); rerun init',
+      undefined, 'BUILD_CONTEXT_MISSING',
     );
   });
   const dockerfile = build.dockerfile ?? 'Dockerfile';
   try {
     await fs.access(path.resolve(build.context, dockerfile));
   } catch {
-    throw new EnvironmentError(`no ${dockerfile} in the build context ${build.context}`, 'mcp-tunnel init --proxy builtin writes it; rerun init');
+    throw new EnvironmentError(`no ${dockerfile} in the build context ${build.context}`, 'mcp-tunnel init --proxy builtin writes it; rerun init', undefined, 'BUILD_CONTEXT_MISSING');
   }
   const failed = (reason: string, cause?: unknown): EnvironmentError =>
-    new EnvironmentError(`building image ${tag} from ${build.context} failed: ${reason}`, 'see the build output above; check the base image (MCP_TUNNEL_BASE_IMAGE in .env) is available', cause);
+    new EnvironmentError(`building image ${tag} from ${build.context} failed: ${reason}`, 'see the build output above; check the base image (MCP_TUNNEL_BASE_IMAGE in .env) is available', cause, 'IMAGE_BUILD_FAILED');
   const timeoutMs = options.timeoutMs ?? 15 * 60_000;
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new Error(`no result within ${Math.round(timeoutMs / 1000)}s`)), timeoutMs);

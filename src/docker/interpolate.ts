@@ -19,7 +19,11 @@ export class MissingVariableError extends ValidationError {
     message: string,
     readonly where: string,
   ) {
-    super(message, `set ${variable} in .env beside compose.yaml (or in the environment), then run the command again`);
+    super(
+      message,
+      `set ${variable} in .env beside compose.yaml (or in the environment), then run the command again`,
+      variable === 'TUNNEL_TOKEN' ? 'TUNNEL_TOKEN_MISSING' : 'COMPOSE_VARIABLE_MISSING',
+    );
   }
 }
 
@@ -33,6 +37,7 @@ export function interpolateString(text: string, ctx: InterpolationContext, where
       throw new ValidationError(
         `invalid interpolation format in ${where}: "${text}" (at "${text.slice(offset, offset + 12)}")`,
         'write $$ for a literal $, and ${NAME} or ${NAME:-default} for a variable',
+        'COMPOSE_INTERPOLATION_INVALID',
       );
     }
     const name = (named ?? braced)!;

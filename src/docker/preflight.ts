@@ -14,6 +14,8 @@ import { stackRoles } from './containers.js';
 export interface PreflightFinding {
   check: 'rootless' | 'tunnel-token' | 'data-permissions';
   level: 'error' | 'warning';
+  /** Set on errors: the stable code of the UserError `up` throws for it. */
+  code?: string;
   message: string;
   hint: string;
 }
@@ -39,7 +41,7 @@ export function checkTunnelToken(project: ComposeProject): PreflightFinding | un
   if (!svc) return undefined;
   const value = svc.environment.TUNNEL_TOKEN;
   if (!('TUNNEL_TOKEN' in svc.environment) || value === null || value === undefined || value.trim() === '') {
-    return { check: 'tunnel-token', level: 'error', message: TUNNEL_TOKEN_MISSING_MESSAGE, hint: 'mcp-tunnel rotate-token --tunnel-token-file FILE writes it, or add TUNNEL_TOKEN=... to .env (mode 0600)' };
+    return { check: 'tunnel-token', level: 'error', code: 'TUNNEL_TOKEN_MISSING', message: TUNNEL_TOKEN_MISSING_MESSAGE, hint: 'mcp-tunnel rotate-token --tunnel-token-file FILE writes it, or add TUNNEL_TOKEN=... to .env (mode 0600)' };
   }
   if (!/^eyJ[A-Za-z0-9+/=_-]+$/.test(value.trim())) {
     return {
@@ -110,6 +112,7 @@ export async function checkDataReadable(project: ComposeProject): Promise<Prefli
     const problem = (hostPath: string, st: { uid: number; gid: number; mode: number }, kind: 'file' | 'dir'): PreflightFinding => ({
       check: 'data-permissions',
       level: 'error',
+      code: 'DATA_NOT_READABLE',
       message:
         kind === 'file'
           ? `${rel(hostPath)} is not readable by the container user ${who.uid}:${who.gid} of ${svc.name} (owner ${st.uid}:${st.gid}, mode ${octal(st.mode)})`

@@ -28,10 +28,10 @@ export async function projectLogs(dir: string, options: ProjectLogsOptions): Pro
   await pingDocker(conn);
   const project = await resolveProjectName(dir, options);
   const containers = (await listProjectContainers(conn, project)).filter((c) => !c.oneoff);
-  if (containers.length === 0) throw new EnvironmentError(`compose project ${project} has no containers`, 'start it: mcp-tunnel up');
+  if (containers.length === 0) throw new EnvironmentError(`compose project ${project} has no containers`, 'start it: mcp-tunnel up', undefined, 'PROJECT_NOT_RUNNING');
   const known = [...new Set(containers.map((c) => c.service))];
   for (const s of options.services ?? []) {
-    if (!known.includes(s)) throw new ValidationError(`no container for service "${s}" in compose project ${project}`, `services with containers: ${known.join(', ')}`);
+    if (!known.includes(s)) throw new ValidationError(`no container for service "${s}" in compose project ${project}`, `services with containers: ${known.join(', ')}`, 'SERVICE_NO_CONTAINER');
   }
   const chosen = containers.filter((c) => !options.services?.length || options.services.includes(c.service));
   const tty = new Map<string, boolean>();

@@ -37,7 +37,7 @@ export async function saveContainerLog(
     await fs.mkdir(logsDir, { recursive: true, mode: 0o700 });
     if (owner) await fs.chown(logsDir, owner.uid, owner.gid);
   } catch (err) {
-    throw new EnvironmentError(`cannot create ${logsDir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, 'run as the owner of the deployment directory, or pass --no-save-logs');
+    throw new EnvironmentError(`cannot create ${logsDir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, 'run as the owner of the deployment directory, or pass --no-save-logs', undefined, 'LOGS_DIR_FAILED');
   }
   const lines = await readContainerLogs(conn, c.id);
   const suffix = c.number && c.number > 1 ? `-${c.number}` : '';

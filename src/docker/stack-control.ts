@@ -46,7 +46,7 @@ export async function recreateService(dir: string, service: string, options: Rec
   const up: UpOptions = { ...options, services: [service], forceRecreate: [service], wait: false };
   const result = await composeUp(dir, up);
   const outcome = result.containers.find((c) => c.service === service);
-  if (!outcome) throw new EnvironmentError(`${service} was not recreated`, 'run mcp-tunnel up');
+  if (!outcome) throw new EnvironmentError(`${service} was not recreated`, 'run mcp-tunnel up', undefined, 'SERVICE_NOT_RECREATED');
   return outcome;
 }
 
@@ -67,10 +67,10 @@ export async function waitForCloudflared(dir: string, options: WaitForCloudflare
   const project = await resolveProjectName(dir, options);
   const service = options.service ?? COMPOSE_SERVICES.cloudflared;
   const container = (await listServiceContainers(conn, project, service))[0];
-  if (!container) throw new EnvironmentError(`${service} is not running (no container in compose project ${project})`, 'start the stack: mcp-tunnel up');
+  if (!container) throw new EnvironmentError(`${service} is not running (no container in compose project ${project})`, 'start the stack: mcp-tunnel up', undefined, 'SERVICE_NOT_RUNNING');
   const proxy = (await listServiceContainers(conn, project, COMPOSE_SERVICES.proxy))[0];
   const details = await inspectContainer(conn, container.id);
-  if (!details) throw new EnvironmentError(`${service} is not running`, 'start the stack: mcp-tunnel up');
+  if (!details) throw new EnvironmentError(`${service} is not running`, 'start the stack: mcp-tunnel up', undefined, 'SERVICE_NOT_RUNNING');
   return waitForRegistrations(
     conn,
     { service, id: container.id, role: 'cloudflared' },

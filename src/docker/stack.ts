@@ -1,5 +1,5 @@
 import { EnvironmentError, UserError, ValidationError } from '../errors.js';
-import { asDockerError, connectDocker, daemonInfo, pingDocker, statusCode, type DaemonInfo, type DockerConnection } from './client.js';
+import { apiMessage, asDockerError, connectDocker, daemonInfo, pingDocker, statusCode, type DaemonInfo, type DockerConnection } from './client.js';
 import { loadComposeProject, resolveProjectName, type ComposeProject, type ComposeService, type LoadOptions } from './compose-model.js';
 import { configHash } from './config-hash.js';
 import { inspectContainer, listProjectContainers, listServiceContainers, stackRoles, type ProjectContainer } from './containers.js';
@@ -82,7 +82,7 @@ async function ensureNetwork(conn: DockerConnection, project: ComposeProject, em
     const info = (await conn.docker.getNetwork(name).inspect()) as { Labels?: Record<string, string> | null };
     const labels = info.Labels ?? {};
     if (labels[LABELS.project] !== undefined && labels[LABELS.project] !== project.name) {
-      throw new EnvironmentError(`network ${name} belongs to another compose project (${labels[LABELS.project]})`, 'set a different COMPOSE_PROJECT_NAME in .env');
+      throw new EnvironmentError(`network ${name} belongs to another compose project (${labels[LABELS.project]})`, 'set a different COMPOSE_PROJECT_NAME in .env', undefined, 'NETWORK_CONFLICT');
     }
     emit({ type: 'network', name, action: 'exists' });
     return;
@@ -167,6 +167,7 @@ async function execute(ctx: StackContext, plans: ServicePlan[], observed: Map<st
         throw new EnvironmentError(
           `${svc.name} shares the network namespace of ${svc.networkMode.service}, which has no container`,
           'start the whole stack: mcp-tunnel up',
+          undefined, 'SERVICE_DEPENDENCY_MISSING',
         );
       }
       const opts = containerCreateOptions(svc, { project, configHash: plan.hash, mountsDigest: plan.mountsDigest, serviceContainerIds: currentIds });
@@ -199,6 +200,7 @@ async function execute(ctx: StackContext, plans: ServicePlan[], observed: Map<st
             `a container named ${opts.name} already exists but does not belong to compose project ${project.name}`,
             `remove it (docker rm -f ${opts.name}) or set a different COMPOSE_PROJECT_NAME in .env`,
             err,
+            'CONTAINER_NAME_CONFLICT',
           );
         }
         throw asDockerError(err, conn, `creating ${opts.name}`);
@@ -244,11 +246,14 @@ async function startContainer(ctx: StackContext, id: string, name: string): Prom
   } catch (err) {
     if (statusCode(err) === 304) return; // already running
     const msg = asDockerError(err, ctx.conn, `starting ${name}`);
-    if (/port is already allocated|address already in use/i.test(msg.message)) {
-      throw new EnvironmentError(msg.message, 'another process or container publishes the same host port: change ports: in compose.yaml or stop it', err);
+    // The Engine API answers these with a 500 and a sentence, no structured reason: match the daemon's
+    // own text (apiMessage), never the message of our error built from it.
+    const daemonSays = msg.code === 'DOCKER_API_FAILED' ? apiMessage(err) : '';
+    if (/port is already allocated|address already in use/i.test(daemonSays)) {
+      throw new EnvironmentError(msg.message, 'another process or container publishes the same host port: change ports: in compose.yaml or stop it', err, 'PORT_IN_USE');
     }
-    if (/bind source path does not exist|no such file or directory/i.test(msg.message)) {
-      throw new EnvironmentError(msg.message, 'a bind-mounted file or directory is missing: run mcp-tunnel init again in this directory', err);
+    if (/bind source path does not exist|no such file or directory/i.test(daemonSays)) {
+      throw new EnvironmentError(msg.message, 'a bind-mounted file or directory is missing: run mcp-tunnel init again in this directory', err, 'BIND_SOURCE_MISSING');
     }
     throw msg;
   }
@@ -265,7 +270,7 @@ async function waitForDependencies(
   for (const [dep, { condition }] of Object.entries(svc.dependsOn)) {
     if (condition !== 'service_healthy') continue;
     const id = ids.get(dep);
-    if (!id) throw new EnvironmentError(`${svc.name} depends on ${dep}, which has no container`, 'run mcp-tunnel up for the whole stack');
+    if (!id) throw new EnvironmentError(`${svc.name} depends on ${dep}, which has no container`, 'run mcp-tunnel up for the whole stack', undefined, 'SERVICE_DEPENDENCY_MISSING');
     await waitForReady(ctx.conn, { service: dep, id, role: dep === roles.proxy ? 'proxy' : undefined }, { deadline, onEvent: emit, requireHealthcheck: true });
   }
 }
@@ -281,11 +286,11 @@ export async function composeUp(dir: string, options: UpOptions = {}): Promise<U
   emit({ type: 'project', project: project.name, dir: project.dir, files: project.configFiles });
   for (const name of project.unsetVariables) emit({ type: 'warning', message: `the ${name} variable is not set; defaulting to a blank string` });
   for (const d of await readEnvDrift(dir, options.processEnv ?? process.env)) emit({ type: 'warning', message: d.message, hint: d.hint });
-  if (options.services) for (const s of options.services) if (!project.services.some((x) => x.name === s)) throw new ValidationError(`no service "${s}" in ${project.configFilesLabel}`);
+  if (options.services) for (const s of options.services) if (!project.services.some((x) => x.name === s)) throw new ValidationError(`no service "${s}" in ${project.configFilesLabel}`, undefined, 'SERVICE_UNKNOWN');
 
   const findings = await runPreflight(project, ctx.info);
   const error = findings.find((f) => f.level === 'error');
-  if (error) throw error.check === 'tunnel-token' ? new ValidationError(error.message, error.hint) : new EnvironmentError(error.message, error.hint);
+  if (error) throw error.check === 'tunnel-token' ? new ValidationError(error.message, error.hint, error.code) : new EnvironmentError(error.message, error.hint, undefined, error.code);
   const warnings = findings.filter((f) => f.level === 'warning');
   for (const w of warnings) emit({ type: 'warning', message: w.message, hint: w.hint });
 
@@ -396,11 +401,13 @@ export async function composeDown(dir: string, options: DownOptions = {}): Promi
     } catch (err) {
       if (statusCode(err) === 404) continue;
       const e = asDockerError(err, conn, `removing network ${n.Name}`);
-      if (/active endpoints/i.test(e.message)) {
+      // The daemon's text is the only sign of "still in use" (a 403 also means other things).
+      if (e.code === 'DOCKER_API_FAILED' && /active endpoints/i.test(apiMessage(err))) {
         throw new EnvironmentError(
           `network ${n.Name} is still used by containers outside the project`,
           `disconnect them (docker network inspect ${n.Name}), then run mcp-tunnel down again`,
           err,
+          'NETWORK_IN_USE',
         );
       }
       throw e;

@@ -45,10 +45,10 @@ async function readDeployment(dir: string): Promise<{ paths: DeploymentPaths; co
   const paths = deploymentPaths(dir);
   const compose = await readTextIfExists(paths.compose);
   if (compose === undefined) {
-    throw new ValidationError(`${paths.dir} has no compose.yaml`, 'run mcp-tunnel init first (init --auto-renew schedules renewal from the start), or pass --dir');
+    throw new ValidationError(`${paths.dir} has no compose.yaml`, 'run mcp-tunnel init first (init --auto-renew schedules renewal from the start), or pass --dir', 'COMPOSE_FILE_MISSING');
   }
   for (const [file, label] of [[paths.caCert, 'data/ca.crt'], [paths.caKey, 'data/ca.key']] as const) {
-    if (!(await fs.stat(file).catch(() => undefined))) throw new ValidationError(`${label} is missing: the renewer signs with the existing CA`, 'restore the CA from your backup, or run mcp-tunnel init');
+    if (!(await fs.stat(file).catch(() => undefined))) throw new ValidationError(`${label} is missing: the renewer signs with the existing CA`, 'restore the CA from your backup, or run mcp-tunnel init', 'CA_MISSING');
   }
   const existing = await readExistingDeployment(paths);
   const env = parseEnvFile(existing.envText ?? '');
@@ -73,9 +73,9 @@ export function editComposeForRenewer(
   if (text === (enable ? without : withRenewer)) return { text: enable ? withRenewer : without, method: 'rendered' };
 
   const doc = YAML.parseDocument(text);
-  if (doc.errors.length > 0) throw new ValidationError(`compose.yaml is not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`, 'fix the file, or re-run mcp-tunnel init --force to rewrite it');
+  if (doc.errors.length > 0) throw new ValidationError(`compose.yaml is not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`, 'fix the file, or re-run mcp-tunnel init --force to rewrite it', 'COMPOSE_FILE_INVALID');
   const services = doc.get('services', true);
-  if (!isMap(services)) throw new ValidationError('compose.yaml has no services mapping', 're-run mcp-tunnel init --force to rewrite it');
+  if (!isMap(services)) throw new ValidationError('compose.yaml has no services mapping', 're-run mcp-tunnel init --force to rewrite it', 'COMPOSE_FILE_INVALID');
 
   // The Document edit says what the result must mean; a splice of the text keeps every other byte.
   const expected = doc.clone();
@@ -115,6 +115,7 @@ export function editComposeForRenewer(
     throw new ValidationError(
       `compose.yaml was edited by hand, and ${enable ? 'adding' : 'removing'} the ${RENEWER_SERVICE} service cannot be done without reformatting it`,
       `pass --force to let mcp-tunnel rewrite its layout (your settings and comments are kept), or ${enable ? 'add' : 'remove'} the service by hand`,
+      'COMPOSE_EDITED_BY_HAND',
     );
   }
   return { text: expected.toString(), method: 'edited' };
@@ -140,6 +141,7 @@ async function grantAccess(paths: DeploymentPaths): Promise<AccessChange> {
     throw new EnvironmentError(
       `data/ca.key belongs to uid ${key.uid}, not to the containers' user: only root can let the renewer read it`,
       'run mcp-tunnel schedule-renewal as root (sudo), the user that ran init',
+      undefined, 'RENEWER_NEEDS_ROOT',
     );
   }
   try {
@@ -149,7 +151,7 @@ async function grantAccess(paths: DeploymentPaths): Promise<AccessChange> {
     await fs.chown(paths.dataDir, -1, access.dataDir.gid);
     await fs.chmod(paths.dataDir, access.dataDir.mode);
   } catch (err) {
-    throw new EnvironmentError(`cannot prepare data/ for the renewer: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'run as root on the host that holds the deployment', err);
+    throw new EnvironmentError(`cannot prepare data/ for the renewer: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'run as root on the host that holds the deployment', err, 'DATA_PERMISSIONS_FAILED');
   }
   return 'granted';
 }
@@ -164,7 +166,7 @@ async function revokeAccess(paths: DeploymentPaths): Promise<AccessChange> {
     if (dir.gid === RENEWER_CA_GID) await fs.chown(paths.dataDir, -1, caCert.gid);
     await fs.chmod(paths.dataDir, dir.uid === 0 ? 0o711 : 0o700);
   } catch (err) {
-    throw new EnvironmentError(`cannot restore the permissions of data/: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'run as root (the user that ran init)', err);
+    throw new EnvironmentError(`cannot restore the permissions of data/: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'run as root (the user that ran init)', err, 'DATA_PERMISSIONS_FAILED');
   }
   return 'revoked';
 }

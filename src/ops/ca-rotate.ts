@@ -309,6 +309,6 @@ async function rename(from: string, to: string): Promise<void> {
   try {
     await fs.rename(from, to);
   } catch (err) {
-    throw new EnvironmentError(`cannot replace ${to}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'check the permissions of data/ (mcp-tunnel doctor explains them)', err);
+    throw new EnvironmentError(`cannot replace ${to}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'check the permissions of data/ (mcp-tunnel doctor explains them)', err, 'CA_ROTATION_WRITE_FAILED');
   }
 }

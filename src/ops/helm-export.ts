@@ -121,16 +121,16 @@ export async function buildHelmExport(dir: string): Promise<HelmExport> {
     readTextIfExists(paths.tunnelId),
     readTextIfExists(paths.tunnelToken),
   ]);
-  if (configText === undefined) throw new ValidationError(`no config/mcp-proxy.yaml in ${paths.dir}`, 'pass --dir to the deployment directory (mcp-tunnel init writes it)');
+  if (configText === undefined) throw new ValidationError(`no config/mcp-proxy.yaml in ${paths.dir}`, 'pass --dir to the deployment directory (mcp-tunnel init writes it)', 'CONFIG_FILE_MISSING');
   let config: ProxyConfig;
   try {
     config = parseProxyConfig(configText);
   } catch (err) {
-    if (err instanceof UserError) throw new ConfigError(`config/mcp-proxy.yaml: ${err.message}`, err.hint);
+    if (err instanceof UserError) throw new ConfigError(`config/mcp-proxy.yaml: ${err.message}`, err.hint, err.code);
     throw err;
   }
   const tunnelId = tunnelIdText?.split('\n')[0]?.trim();
-  if (!tunnelId) throw new ValidationError('data/tunnel-id is missing', 'write the tunnel ID (tnl_...) from the Console into data/tunnel-id, or re-run mcp-tunnel init');
+  if (!tunnelId) throw new ValidationError('data/tunnel-id is missing', 'write the tunnel ID (tnl_...) from the Console into data/tunnel-id, or re-run mcp-tunnel init', 'TUNNEL_ID_MISSING');
   const wif = readWifSettings(envText);
   const flow: CredentialFlow = wif.flow ?? 'manual';
   const warnings: string[] = [];
@@ -204,10 +204,10 @@ export async function buildHelmExport(dir: string): Promise<HelmExport> {
   if (flow === 'manual') {
     const env = parseEnvFile(envText ?? '');
     const token = env.TUNNEL_TOKEN || tokenFileText?.split('\n')[0]?.trim();
-    if (!token) throw new ValidationError('no tunnel token in .env (TUNNEL_TOKEN) or data/tunnel-token', 'mcp-tunnel rotate-token --tunnel-token-file FILE stores it');
+    if (!token) throw new ValidationError('no tunnel token in .env (TUNNEL_TOKEN) or data/tunnel-token', 'mcp-tunnel rotate-token --tunnel-token-file FILE stores it', 'TUNNEL_TOKEN_MISSING');
     validateTunnelToken(token, 'the deployment');
     const [certPem, keyPem] = await Promise.all([readTextIfExists(paths.tlsCert), readTextIfExists(paths.tlsKey)]);
-    if (!certPem || !keyPem) throw new ValidationError('data/tls.crt or data/tls.key is missing', 'issue the pair: mcp-tunnel renew-cert --force');
+    if (!certPem || !keyPem) throw new ValidationError('data/tls.crt or data/tls.key is missing', 'issue the pair: mcp-tunnel renew-cert --force', 'TLS_CERT_MISSING');
     files.push(
       { name: `${TOKEN_SECRET.name}.secret.yaml`, content: secretManifest(TOKEN_SECRET.name, 'Opaque', { [TOKEN_SECRET.key]: token }, 'The tunnel token cloudflared connects with.'), mode: 0o600 },
       {

@@ -96,7 +96,7 @@ async function readOrExplain(file: string, label: string): Promise<string | unde
   } catch (err) {
     const code = ((err as { cause?: NodeJS.ErrnoException }).cause ?? (err as NodeJS.ErrnoException)).code;
     if (code === 'EACCES') {
-      throw new EnvironmentError(`cannot read ${label}: permission denied`, 'run renew-cert as the user who ran init (root if init ran as root)');
+      throw new EnvironmentError(`cannot read ${label}: permission denied`, 'run renew-cert as the user who ran init (root if init ran as root)', undefined, 'FS_PERMISSION_DENIED');
     }
     throw err;
   }
@@ -110,17 +110,18 @@ export async function loadExistingCa(paths: DeploymentPaths, now: Date): Promise
     throw new ValidationError(
       `${missing} missing in ${paths.dir}: renew-cert signs with the existing CA and never creates one`,
       'pass --dir to the deployment directory, or restore the CA from your backup (a new CA would have to be registered with the tunnel)',
+      'CA_MISSING',
     );
   }
   let info: CertInfo;
   try {
     info = inspectCertificate(certPem, 'data/ca.crt');
   } catch (err) {
-    throw new ValidationError(`data/ca.crt cannot be read: ${(err as Error).message}`, 'restore the CA certificate registered with the tunnel');
+    throw new ValidationError(`data/ca.crt cannot be read: ${(err as Error).message}`, 'restore the CA certificate registered with the tunnel', 'CA_CERT_INVALID');
   }
-  if (!keyMatchesCertificate(certPem, keyPem)) throw new ValidationError('data/ca.key does not belong to data/ca.crt', 'restore the matching pair from your backup');
+  if (!keyMatchesCertificate(certPem, keyPem)) throw new ValidationError('data/ca.key does not belong to data/ca.crt', 'restore the matching pair from your backup', 'CA_KEY_MISMATCH');
   const failed = blockingFailures(checkCaCertificate(info, now, { pemCount: countPemCertificates(certPem) }))[0];
-  if (failed) throw new ValidationError(`data/ca.crt cannot sign: ${failed.message}`, failed.hint);
+  if (failed) throw new ValidationError(`data/ca.crt cannot sign: ${failed.message}`, failed.hint, 'CA_CERT_INVALID');
   return { pair: { certPem, keyPem }, info };
 }
 
@@ -147,6 +148,7 @@ export async function resolveRenewalDomain(paths: DeploymentPaths, current?: Cer
   throw new ValidationError(
     `the tunnel domain is unknown: neither config/mcp-proxy.yaml (tunnel_domain) nor data/tunnel-domain names it`,
     'write the tunnel domain from the Console into data/tunnel-domain, or re-run mcp-tunnel init',
+    'TUNNEL_DOMAIN_UNKNOWN',
   );
 }
 
@@ -248,7 +250,7 @@ export async function renewServerCertificate(options: RenewOptions): Promise<Ren
     reason = 'invalid';
     detail = judged.detail;
   } else if (judged.kind === 'foreign' && !options.force) {
-    throw new ValidationError(`${judged.detail}; not renewed`, judged.hint);
+    throw new ValidationError(`${judged.detail}; not renewed`, judged.hint, 'TLS_CERT_FOREIGN');
   } else {
     const decision = decideRenewal({ notAfter: judged.info.notAfter, now, renewBeforeMs: options.renewBeforeMs, force: Boolean(options.force) });
     if (!decision.renew) {

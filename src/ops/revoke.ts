@@ -27,7 +27,7 @@ export async function readRevokeContext(dir: string): Promise<RevokeContext> {
   const paths = deploymentPaths(dir);
   const [envText, tunnelId, domain] = await Promise.all([readTextIfExists(paths.env), readTextIfExists(paths.tunnelId), readTextIfExists(paths.tunnelDomain)]);
   if (envText === undefined && tunnelId === undefined) {
-    throw new ValidationError(`${paths.dir} is not a deployment (no .env, no data/tunnel-id)`, 'pass --dir to the deployment directory');
+    throw new ValidationError(`${paths.dir} is not a deployment (no .env, no data/tunnel-id)`, 'pass --dir to the deployment directory', 'DEPLOYMENT_NOT_FOUND');
   }
   const wif = readWifSettings(envText);
   return { paths, flow: wif.flow ?? 'manual', tunnelId: firstLine(tunnelId), domain: firstLine(domain), wif };
@@ -39,6 +39,7 @@ export function checkConfirmation(expected: string, typed: string | undefined): 
     throw new ValidationError(
       typed === undefined ? `archiving tunnel ${expected} needs a confirmation` : `"${typed.trim()}" is not this deployment's tunnel (${expected}); nothing was archived`,
       `type the tunnel ID when asked, or pass --yes --tunnel-id ${expected}`,
+      'REVOKE_NOT_CONFIRMED',
     );
   }
 }
@@ -82,9 +83,9 @@ function explainArchive(err: unknown, tunnelId: string, apiUrl: string, federati
   if (err instanceof WorkloadIdentityError || err instanceof APIConnectionError) return explainApiError(err, { operation: 'exchange', apiUrl, federation, tunnelId });
   if (err instanceof APIError) {
     const status = err.status;
-    if (status === 404) return new EnvironmentError(`tunnel ${tunnelId} was not found by the Tunnels API (HTTP 404)`, 'it may live in another workspace (ANTHROPIC_WORKSPACE_ID in .env) or organization; archive it in the Console instead');
-    if (status === 403) return new EnvironmentError(`the Tunnels API refused to archive ${tunnelId} (HTTP 403)`, 'the federation rule needs the scope workspace:manage_tunnels and the tunnel\'s workspace; or archive it in the Console');
-    return new EnvironmentError(`archiving ${tunnelId} failed: HTTP ${status} ${err.message}`, 'retry, or archive it in the Console (tunnel -> Archive)');
+    if (status === 404) return new EnvironmentError(`tunnel ${tunnelId} was not found by the Tunnels API (HTTP 404)`, 'it may live in another workspace (ANTHROPIC_WORKSPACE_ID in .env) or organization; archive it in the Console instead', undefined, 'TUNNEL_NOT_FOUND');
+    if (status === 403) return new EnvironmentError(`the Tunnels API refused to archive ${tunnelId} (HTTP 403)`, 'the federation rule needs the scope workspace:manage_tunnels and the tunnel\'s workspace; or archive it in the Console', undefined, 'API_FORBIDDEN');
+    return new EnvironmentError(`archiving ${tunnelId} failed: HTTP ${status} ${err.message}`, 'retry, or archive it in the Console (tunnel -> Archive)', undefined, 'API_REQUEST_FAILED');
   }
   return err;
 }

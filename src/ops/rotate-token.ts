@@ -57,7 +57,7 @@ export async function readDeploymentForRotation(dir: string): Promise<Deployment
   const paths = deploymentPaths(dir);
   const envText = await readEnvTextIfExists(paths.env);
   if (envText === undefined) {
-    throw new ValidationError(`${paths.dir} is not a deployment: it has no .env`, `run mcp-tunnel init --dir ${dir} first (or pass --dir to the deployment directory)`);
+    throw new ValidationError(`${paths.dir} is not a deployment: it has no .env`, `run mcp-tunnel init --dir ${dir} first (or pass --dir to the deployment directory)`, 'DEPLOYMENT_NOT_FOUND');
   }
   const env = parseEnvFile(envText);
   const fromFile = (await readTextIfExists(paths.tunnelToken))?.split('\n')[0]?.trim();
@@ -78,7 +78,7 @@ export async function rotateTunnelToken(options: RotationOptions): Promise<Rotat
 
   if (options.api) {
     tunnelId = await readStoredTunnelId(paths);
-    if (!tunnelId) throw new ValidationError('data/tunnel-id is missing', `run mcp-tunnel init --flow wif --dir ${options.dir} first`);
+    if (!tunnelId) throw new ValidationError('data/tunnel-id is missing', `run mcp-tunnel init --flow wif --dir ${options.dir} first`, 'TUNNEL_ID_MISSING');
     const { client, reason } = options.api;
     const id = tunnelId;
     let answer;
@@ -87,16 +87,17 @@ export async function rotateTunnelToken(options: RotationOptions): Promise<Rotat
     } catch (err) {
       throw explainApiError(err, { operation: 'rotate-token', apiUrl: options.api.apiUrl, federation: options.api.federation, tunnelId: id, tunnelIdOrigin: 'data/tunnel-id' });
     }
-    token = checkApiToken(answer.tunnel_token, 'the rotate_token answer');
+    token = checkApiToken(answer.tunnel_token, 'rotate_token');
     tokenId = answer.id;
     emit({ type: 'rotated', tunnelId: id, tokenId });
   } else {
-    if (!options.newToken) throw new ValidationError('no new tunnel token was given', 'pass --tunnel-token-file FILE or --tunnel-token-stdin');
+    if (!options.newToken) throw new ValidationError('no new tunnel token was given', 'pass --tunnel-token-file FILE or --tunnel-token-stdin', 'TUNNEL_TOKEN_MISSING');
     token = options.newToken;
     if (token === deployment.currentToken) {
       throw new ValidationError(
         'the new tunnel token is the same as the current one; nothing to do',
         'rotate the token in the Console first (tunnel > Rotate token), then pass the new one',
+        'TUNNEL_TOKEN_UNCHANGED',
       );
     }
     const before = decodeToken(deployment.currentToken);
@@ -105,6 +106,7 @@ export async function rotateTunnelToken(options: RotationOptions): Promise<Rotat
       throw new ValidationError(
         'the new tunnel token belongs to another tunnel than the current one',
         'check that you copied the token of this deployment\'s tunnel (data/tunnel-id); pass --force to use it anyway',
+        'TUNNEL_TOKEN_OTHER_TUNNEL',
       );
     }
   }
@@ -127,6 +129,7 @@ export async function rotateTunnelToken(options: RotationOptions): Promise<Rotat
         `the token was rotated, but writing it failed: ${err.message}`,
         `fix the cause, then fetch the new token with: mcp-tunnel init --flow wif --dir ${options.dir}`,
         err,
+        'TOKEN_ROTATED_NOT_SAVED',
       );
     }
     throw err;

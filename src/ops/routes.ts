@@ -38,14 +38,14 @@ export interface ProxyConfigFile {
 const rel = 'config/mcp-proxy.yaml';
 
 function asConfigError(err: unknown): never {
-  if (err instanceof UserError) throw new ConfigError(`${rel}: ${err.message}`, err.hint);
+  if (err instanceof UserError) throw new ConfigError(`${rel}: ${err.message}`, err.hint, err.code);
   throw err;
 }
 
 export async function readProxyConfigFile(dir: string): Promise<ProxyConfigFile> {
   const paths = deploymentPaths(dir);
   const text = await readTextIfExists(paths.proxyConfig);
-  if (text === undefined) throw new ValidationError(`no ${rel} in ${paths.dir}`, 'run in the deployment directory or pass --dir (mcp-tunnel init creates it)');
+  if (text === undefined) throw new ValidationError(`no ${rel} in ${paths.dir}`, 'run in the deployment directory or pass --dir (mcp-tunnel init creates it)', 'CONFIG_FILE_MISSING');
   let config: ProxyConfig;
   try {
     config = parseProxyConfig(text);
@@ -62,13 +62,13 @@ export async function readProxyConfigFile(dir: string): Promise<ProxyConfigFile>
 
 function parseDoc(text: string): Document.Parsed {
   const doc = YAML.parseDocument(text);
-  if (doc.errors.length > 0) throw new ConfigError(`${rel} is not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
+  if (doc.errors.length > 0) throw new ConfigError(`${rel} is not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`, undefined, 'PROXY_CONFIG_INVALID');
   return doc;
 }
 
 function routesMap(doc: Document.Parsed): YAMLMap | undefined {
   const node = doc.get('routes', true);
-  if (isSeq(node)) throw new ConfigError(`${rel}: routes must be a map of hostname to upstream URL, not a list`, 'write routes as "name: http://host:port", one per line, without a leading "-"');
+  if (isSeq(node)) throw new ConfigError(`${rel}: routes must be a map of hostname to upstream URL, not a list`, 'write routes as "name: http://host:port", one per line, without a leading "-"', 'PROXY_CONFIG_INVALID');
   return isMap(node) ? node : undefined;
 }
 
@@ -139,7 +139,7 @@ function validated(text: string): ProxyConfig {
   try {
     return parseProxyConfig(text);
   } catch (err) {
-    if (err instanceof UserError) throw new ConfigError(`the edited ${rel} would be invalid: ${err.message}; nothing was written`, err.hint);
+    if (err instanceof UserError) throw new ConfigError(`the edited ${rel} would be invalid: ${err.message}; nothing was written`, err.hint, err.code);
     throw err;
   }
 }
@@ -160,7 +160,7 @@ export function addRoute(file: Pick<ProxyConfigFile, 'text' | 'config'>, rawName
   try {
     ({ url, writtenHost } = parseUpstream(rawUrl, name));
   } catch (err) {
-    if (err instanceof UserError) throw new ValidationError(err.message, err.hint);
+    if (err instanceof UserError) throw new ValidationError(err.message, err.hint, err.code);
     throw err;
   }
   const domain = file.config.tunnelDomain;
@@ -171,6 +171,7 @@ export function addRoute(file: Pick<ProxyConfigFile, 'text' | 'config'>, rawName
     throw new ValidationError(
       `route "${name}" already exists (${String(isScalar(existing.value) ? existing.value.value : existing.value)})`,
       `remove it first (mcp-tunnel routes remove ${name}) or choose another name`,
+      'ROUTE_EXISTS',
     );
   }
   if (file.config.upstream.allowedIps) {
@@ -195,9 +196,9 @@ export function removeRoute(file: Pick<ProxyConfigFile, 'text' | 'config'>, rawN
   const domain = file.config.tunnelDomain;
   const pair = findPair(map, name, domain);
   const configured = [...file.config.routes.keys()].join(', ') || '(none)';
-  if (!pair || !map) throw new ValidationError(`no route "${rawName}" in ${rel}`, `configured routes: ${configured}`);
+  if (!pair || !map) throw new ValidationError(`no route "${rawName}" in ${rel}`, `configured routes: ${configured}`, 'ROUTE_NOT_FOUND');
   if (map.items.length === 1) {
-    throw new ValidationError(`"${rawName}" is the only route; the proxy needs at least one`, 'add the replacement first (mcp-tunnel routes add NAME URL), then remove this one');
+    throw new ValidationError(`"${rawName}" is the only route; the proxy needs at least one`, 'add the replacement first (mcp-tunnel routes add NAME URL), then remove this one', 'ROUTE_LAST');
   }
   const key = String(isScalar(pair.key) ? pair.key.value : pair.key);
   const url = String(isScalar(pair.value) ? pair.value.value : pair.value);

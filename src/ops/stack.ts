@@ -83,7 +83,7 @@ async function waitUntil(conn: DockerConnection, id: string, waitMs: number, ok:
 export async function restartProxyStack(dir: string, options: { conn?: DockerConnection; stopTimeoutSec?: number; waitMs?: number } = {}): Promise<RestartResult> {
   const conn = options.conn ?? (await connectReachableDocker());
   const state = await readStackState(dir, conn);
-  if (!state.proxy?.running) throw new EnvironmentError(`the ${COMPOSE_SERVICES.proxy} container of project ${state.project} is not running`, 'start the stack: mcp-tunnel up (or docker compose up -d)');
+  if (!state.proxy?.running) throw new EnvironmentError(`the ${COMPOSE_SERVICES.proxy} container of project ${state.project} is not running`, 'start the stack: mcp-tunnel up (or docker compose up -d)', undefined, 'SERVICE_NOT_RUNNING');
   const t = options.stopTimeoutSec ?? 30;
   const restarted: string[] = [];
   try {
@@ -99,7 +99,7 @@ export async function restartProxyStack(dir: string, options: { conn?: DockerCon
     if (d.health === 'unhealthy') return false;
     return undefined;
   });
-  if (!after) throw new EnvironmentError(`${state.proxy.name} disappeared while restarting`, 'start the stack again: mcp-tunnel up');
+  if (!after) throw new EnvironmentError(`${state.proxy.name} disappeared while restarting`, 'start the stack again: mcp-tunnel up', undefined, 'SERVICE_NOT_RUNNING');
   const healthy = after.running && (!after.hasHealthcheck || after.health === 'healthy');
   if (state.cloudflared) {
     try {

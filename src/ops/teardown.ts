@@ -45,7 +45,7 @@ export async function removeSecrets(targets: readonly TeardownTarget[]): Promise
     try {
       await fs.rm(t.path, { recursive: t.kind === 'dir', force: true });
     } catch (err) {
-      throw new EnvironmentError(`cannot remove ${t.path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, `remove it by hand: rm -rf ${t.path}`, err);
+      throw new EnvironmentError(`cannot remove ${t.path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, `remove it by hand: rm -rf ${t.path}`, err, 'TEARDOWN_REMOVE_FAILED');
     }
     removed.push(t.label);
   }

@@ -54,7 +54,7 @@ export async function showTunnel(options: { dir: string; api?: TunnelsApi; now?:
   const now = options.now ?? new Date();
   const paths = deploymentPaths(options.dir);
   const st = await fs.stat(paths.dir).catch(() => undefined);
-  if (!st?.isDirectory()) throw new ValidationError(`deployment directory ${paths.dir} does not exist`, 'pass --dir to the directory mcp-tunnel init wrote');
+  if (!st?.isDirectory()) throw new ValidationError(`deployment directory ${paths.dir} does not exist`, 'pass --dir to the directory mcp-tunnel init wrote', 'DIR_NOT_FOUND');
   const files = rotationFiles(paths);
   const [envText, idText, domainText, tokenText, caPem, tlsPem, nextPem, prevPem, stateText] = await Promise.all(
     [paths.env, paths.tunnelId, paths.tunnelDomain, paths.tunnelToken, paths.caCert, paths.tlsCert, files.nextCert, files.prevCert, files.state].map((f) => readTextIfExists(f).catch(() => undefined)),

@@ -28,15 +28,15 @@ export async function createCa(opts: CreateCaOptions = {}): Promise<PemPair> {
   const commonName = opts.commonName ?? 'mcp-tunnel CA';
   const validityDays = opts.validityDays ?? 3650;
   if (!Number.isFinite(validityDays) || validityDays <= 0) {
-    throw new ValidationError(`invalid CA validity: ${validityDays} days`, 'use a positive number of days, e.g. 3650');
+    throw new ValidationError(`invalid CA validity: ${validityDays} days`, 'use a positive number of days, e.g. 3650', 'CA_VALIDITY_INVALID');
   }
   if (commonName.trim().length === 0) {
-    throw new ValidationError('the CA common name is empty', 'omit it to use "mcp-tunnel CA"');
+    throw new ValidationError('the CA common name is empty', 'omit it to use "mcp-tunnel CA"', 'CA_NAME_EMPTY');
   }
   const keyType = opts.keyType ?? 'ecdsa';
   const kind = CA_KEY_KINDS[keyType];
   if (kind === undefined) {
-    throw new ValidationError(`invalid CA key type "${String(keyType)}"`, `use one of: ${CA_KEY_TYPES.join(', ')}`);
+    throw new ValidationError(`invalid CA key type "${String(keyType)}"`, `use one of: ${CA_KEY_TYPES.join(', ')}`, 'CA_KEY_TYPE_INVALID');
   }
 
   const key = await generateKey(kind);

@@ -103,7 +103,7 @@ function parseX509(der: Buffer, label: string): X509Certificate {
 }
 
 function notACertificate(label: string, cause: unknown): ValidationError {
-  const err = new ValidationError(`${label} is not a PEM certificate (it does not parse as X.509)`, 're-copy the certificate text in full; check it with: openssl x509 -noout -text -in FILE');
+  const err = new ValidationError(`${label} is not a PEM certificate (it does not parse as X.509)`, 're-copy the certificate text in full; check it with: openssl x509 -noout -text -in FILE', 'CERT_INVALID');
   (err as { cause?: unknown }).cause = cause;
   return err;
 }

@@ -32,7 +32,7 @@ export function readPrivateKey(keyPem: string, label: string): KeyObject {
       encrypted ? `${label} is encrypted with a passphrase` : `${label} is not a PEM private key`,
       encrypted
         ? 'decrypt it first: openssl pkey -in KEYFILE -out KEYFILE.plain (mcp-tunnel reads unencrypted keys only)'
-        : 'expected an unencrypted PEM private key (PKCS#8 "BEGIN PRIVATE KEY", PKCS#1 "BEGIN RSA PRIVATE KEY" or "BEGIN EC PRIVATE KEY")',
+        : 'expected an unencrypted PEM private key (PKCS#8 "BEGIN PRIVATE KEY", PKCS#1 "BEGIN RSA PRIVATE KEY" or "BEGIN EC PRIVATE KEY")', encrypted ? 'KEY_ENCRYPTED' : 'KEY_INVALID',
     );
   }
 }

@@ -23,16 +23,18 @@ export function firstCertificateDer(pem: string, label: string): Buffer {
       throw new ValidationError(
         `${label} holds a private key, not a certificate`,
         'point it at the .crt file (the one starting with -----BEGIN CERTIFICATE-----)',
+        'CERT_IS_KEY',
       );
     }
     throw new ValidationError(
       `${label} is not a PEM certificate`,
       'expected text starting with -----BEGIN CERTIFICATE----- (convert DER with: openssl x509 -inform der -in FILE -out FILE.pem)',
+      'CERT_INVALID',
     );
   }
   const body = (match[1] ?? '').replace(/\s+/g, '');
   if (body.length === 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(body)) {
-    throw new ValidationError(`${label} is not a PEM certificate (its base64 body is damaged)`, 're-copy the certificate text in full');
+    throw new ValidationError(`${label} is not a PEM certificate (its base64 body is damaged)`, 're-copy the certificate text in full', 'CERT_INVALID');
   }
   return Buffer.from(body, 'base64');
 }

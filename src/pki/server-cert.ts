@@ -42,12 +42,14 @@ export async function issueServerCert(opts: IssueServerCertOptions): Promise<Pem
     throw new ValidationError(
       'the CA key does not belong to the CA certificate',
       'ca.key and ca.crt must be the pair registered with the tunnel; restore the original ca.key',
+      'CA_KEY_MISMATCH',
     );
   }
   if (caInfo.subjectKeyId === undefined) {
     throw new ValidationError(
       'the CA certificate has no subjectKeyIdentifier, which the tunnel requires',
       'create a new CA (mcp-tunnel ca rotate) or add subjectKeyIdentifier=hash when making it with openssl',
+      'CA_NO_SUBJECT_KEY_ID',
     );
   }
   // the CA's subject as it is encoded, so the issuer is byte-equal to it whatever string types the CA used
@@ -81,10 +83,10 @@ export async function issueServerCert(opts: IssueServerCertOptions): Promise<Pem
 function normaliseDomain(input: string): string {
   const domain = input.trim().toLowerCase().replace(/\.$/, '');
   if (domain.startsWith('*.')) {
-    throw new ValidationError(`invalid tunnel domain "${input}": give it without "*."`, 'the certificate covers the domain and *.domain by itself');
+    throw new ValidationError(`invalid tunnel domain "${input}": give it without "*."`, 'the certificate covers the domain and *.domain by itself', 'TUNNEL_DOMAIN_INVALID');
   }
   if (!DOMAIN.test(domain)) {
-    throw new ValidationError(`invalid tunnel domain "${input}"`, 'use the domain shown in the Console, e.g. abcd1234.tunnel.anthropic.com');
+    throw new ValidationError(`invalid tunnel domain "${input}"`, 'use the domain shown in the Console, e.g. abcd1234.tunnel.anthropic.com', 'TUNNEL_DOMAIN_INVALID');
   }
   return domain;
 }
@@ -92,7 +94,7 @@ function normaliseDomain(input: string): string {
 function validity(opts: IssueServerCertOptions): { notBefore: Date; notAfter: Date } {
   const validityMs = opts.validityMs ?? DEFAULT_SERVER_CERT_VALIDITY_MS;
   if (!Number.isFinite(validityMs) || validityMs <= 0) {
-    throw new ValidationError(`invalid certificate duration: ${validityMs} ms`, 'use a positive duration, e.g. --cert-duration 2160h');
+    throw new ValidationError(`invalid certificate duration: ${validityMs} ms`, 'use a positive duration, e.g. --cert-duration 2160h', 'CERT_VALIDITY_INVALID');
   }
   const now = opts.now ?? new Date();
   const notBefore = wholeSeconds(opts.notBefore ?? new Date(now.getTime() - BACKDATE_MS));
@@ -101,6 +103,7 @@ function validity(opts: IssueServerCertOptions): { notBefore: Date; notAfter: Da
     throw new ValidationError(
       `invalid certificate validity: notAfter ${notAfter.toISOString()} is not after notBefore ${notBefore.toISOString()}`,
       'give a notAfter later than notBefore',
+      'CERT_VALIDITY_INVALID',
     );
   }
   return { notBefore, notAfter };

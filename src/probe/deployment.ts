@@ -25,9 +25,9 @@ async function readText(file: string, what: string): Promise<string> {
     return await fs.readFile(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new ValidationError(`no ${what} at ${file}`, DIR_HINT);
-    if (code === 'EACCES') throw new ValidationError(`cannot read ${what} at ${file}: permission denied`, 'run as a user who can read it');
-    if (code === 'EISDIR') throw new ValidationError(`${file} is a directory, not ${what}`, DIR_HINT);
+    if (code === 'ENOENT') throw new ValidationError(`no ${what} at ${file}`, DIR_HINT, 'DEPLOYMENT_FILE_MISSING');
+    if (code === 'EACCES') throw new ValidationError(`cannot read ${what} at ${file}: permission denied`, 'run as a user who can read it', 'DEPLOYMENT_FILE_UNREADABLE');
+    if (code === 'EISDIR') throw new ValidationError(`${file} is a directory, not ${what}`, DIR_HINT, 'DEPLOYMENT_FILE_IS_DIRECTORY');
     throw err;
   }
 }
@@ -45,12 +45,12 @@ export async function loadProbeDeployment(dir: string): Promise<ProbeDeployment>
   try {
     config = parseProxyConfig(configText);
   } catch (err) {
-    if (err instanceof UserError) throw new ConfigError(`${rel(paths.dir, paths.proxyConfig)}: ${err.message}`, err.hint);
+    if (err instanceof UserError) throw new ConfigError(`${rel(paths.dir, paths.proxyConfig)}: ${err.message}`, err.hint, err.code);
     throw err;
   }
   const caPem = await readText(paths.caCert, 'CA certificate');
   if (!caPem.includes('-----BEGIN CERTIFICATE-----')) {
-    throw new ValidationError(`${paths.caCert} holds no PEM certificate`, 'data/ca.crt must be the CA certificate registered with the tunnel (-----BEGIN CERTIFICATE-----)');
+    throw new ValidationError(`${paths.caCert} holds no PEM certificate`, 'data/ca.crt must be the CA certificate registered with the tunnel (-----BEGIN CERTIFICATE-----)', 'CA_CERT_INVALID');
   }
   let domain = config.tunnelDomain;
   if (!domain) {
@@ -61,6 +61,7 @@ export async function loadProbeDeployment(dir: string): Promise<ProbeDeployment>
     throw new ValidationError(
       `the tunnel domain is unknown: neither tunnel_domain in ${rel(paths.dir, paths.proxyConfig)} nor data/tunnel-domain gives it`,
       'set tunnel_domain in the proxy config to the domain shown for the tunnel in the Console',
+      'TUNNEL_DOMAIN_UNKNOWN',
     );
   }
   return { dir: paths.dir, configFile: paths.proxyConfig, caFile: paths.caCert, domain, caPem, config, routes: [...config.routes.keys()] };
@@ -74,10 +75,10 @@ export function resolveProbeRoute(dep: Pick<ProbeDeployment, 'config' | 'domain'
   const r = route.trim().toLowerCase().replace(/\.$/, '');
   const configured = dep.routes.length ? dep.routes.join(', ') : '(none)';
   const hint = `configured routes: ${configured}; add one with mcp-tunnel routes add NAME URL`;
-  if (!r || !/^[a-z0-9.-]+$/.test(r)) throw new ValidationError(`invalid route "${route}": expected a route name such as docs`, hint);
+  if (!r || !/^[a-z0-9.-]+$/.test(r)) throw new ValidationError(`invalid route "${route}": expected a route name such as docs`, hint, 'ROUTE_NAME_INVALID');
   const host = tunnelHost(r, dep.domain);
   const hit = lookupRoute({ routes: dep.config.routes, tunnelDomain: dep.domain }, host);
-  if (!hit) throw new ValidationError(`no route "${route}" in config/mcp-proxy.yaml`, hint);
+  if (!hit) throw new ValidationError(`no route "${route}" in config/mcp-proxy.yaml`, hint, 'ROUTE_NOT_FOUND');
   return { key: hit.key, host };
 }
 

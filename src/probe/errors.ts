@@ -14,6 +14,8 @@ export type TunnelLayer = 'websocket' | 'tls' | 'routing' | 'upstream' | 'mcp';
 
 export abstract class TunnelError extends UserError {
   abstract readonly layer: TunnelLayer;
+  /** One code per layer (PROBE_TLS_FAILED, ...): what to look at; `reason` says what exactly failed there. */
+  abstract override readonly code: string;
   /** A short machine-readable reason, stable for --json and tests (e.g. "connection-refused", "unknown-ca"). */
   readonly reason: string;
 
@@ -22,25 +24,30 @@ export abstract class TunnelError extends UserError {
     this.reason = reason;
   }
 
-  toJSON(): { layer: TunnelLayer; reason: string; message: string; hint?: string } {
-    return { layer: this.layer, reason: this.reason, message: this.message, ...(this.hint ? { hint: this.hint } : {}) };
+  toJSON(): { layer: TunnelLayer; code: string; reason: string; message: string; hint?: string } {
+    return { layer: this.layer, code: this.code, reason: this.reason, message: this.message, ...(this.hint ? { hint: this.hint } : {}) };
   }
 }
 
 export class WebSocketLayerError extends TunnelError {
   readonly layer = 'websocket' as const;
+  override readonly code = 'PROBE_WEBSOCKET_FAILED';
 }
 export class TlsLayerError extends TunnelError {
   readonly layer = 'tls' as const;
+  override readonly code = 'PROBE_TLS_FAILED';
 }
 export class RoutingLayerError extends TunnelError {
   readonly layer = 'routing' as const;
+  override readonly code = 'PROBE_ROUTING_FAILED';
 }
 export class UpstreamLayerError extends TunnelError {
   readonly layer = 'upstream' as const;
+  override readonly code = 'PROBE_UPSTREAM_FAILED';
 }
 export class McpLayerError extends TunnelError {
   readonly layer = 'mcp' as const;
+  override readonly code = 'PROBE_MCP_FAILED';
 }
 
 export function isTunnelError(err: unknown): err is TunnelError {

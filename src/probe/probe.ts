@@ -24,6 +24,7 @@ export type ProbeStepName = 'websocket' | 'tls' | 'initialize' | 'tools/list' | 
 
 export interface ProbeFailure {
   layer: TunnelLayer;
+  code: string;
   reason: string;
   message: string;
   hint?: string;

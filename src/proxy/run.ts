@@ -15,7 +15,7 @@ export async function runProxy(configPath: string): Promise<void> {
   try {
     text = await readFile(configPath, 'utf8');
   } catch (err) {
-    throw new ConfigError(`cannot read the proxy config ${configPath} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, 'pass the config file with --config FILE');
+    throw new ConfigError(`cannot read the proxy config ${configPath} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, 'pass the config file with --config FILE', 'PROXY_CONFIG_UNREADABLE');
   }
   const config = parseProxyConfig(text);
   // The JSON log IS the proxy's output: the one place outside the CLI's output module that writes to stdout.

@@ -76,7 +76,7 @@ async function upstreamCa(config: ProxyConfig, configPath: string | undefined): 
     try {
       cas.push(await readFile(file, 'utf8'));
     } catch (err) {
-      throw new ConfigError(`cannot read upstream.tls.ca_file ${file} (${(err as NodeJS.ErrnoException).code ?? errorText(err)})`, 'point upstream.tls.ca_file at the PEM bundle of the CA that signed the https upstreams');
+      throw new ConfigError(`cannot read upstream.tls.ca_file ${file} (${(err as NodeJS.ErrnoException).code ?? errorText(err)})`, 'point upstream.tls.ca_file at the PEM bundle of the CA that signed the https upstreams', 'UPSTREAM_CA_FILE_INVALID');
     }
   }
   return cas;
@@ -88,7 +88,7 @@ async function listenOrExplain<T>(what: string, addr: string, start: () => Promi
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'EADDRINUSE' ? 'the address is already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'no such local address' : errorText(err);
-    throw new EnvironmentError(`cannot listen on ${addr} (${what}): ${why}`, `free the port or change ${what} in the proxy config`, err);
+    throw new EnvironmentError(`cannot listen on ${addr} (${what}): ${why}`, `free the port or change ${what} in the proxy config`, err, 'LISTEN_FAILED');
   }
 }
 
@@ -104,7 +104,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     certificates = await CertReloader.load({ certFile, keyFile, logger, metrics, pollIntervalMs: options.certPollIntervalMs });
   } catch (err) {
     if (err instanceof CertificatePairError) {
-      throw new ConfigError(`tls: ${err.message}`, 'tls.cert_file and tls.key_file must be a PEM certificate and its private key (mcp-tunnel renew-cert makes a new pair)');
+      throw new ConfigError(`tls: ${err.message}`, 'tls.cert_file and tls.key_file must be a PEM certificate and its private key (mcp-tunnel renew-cert makes a new pair)', 'TLS_CERT_INVALID');
     }
     throw err;
   }

@@ -54,7 +54,7 @@ describe('--json reports match docs/json.md', () => {
   it('probe (a failure is a report too), status, doctor', async () => {
     const probe = await runCli(['probe', 'docs', '--dir', dir, '--proxy', 'ws://127.0.0.1:9/', '--timeout', '2s', '--json']);
     expect(probe.exitCode).toBe(3);
-    expect(expectReport('probe', probe)).toMatchObject({ ok: false, route: 'docs' });
+    expect(expectReport('probe', probe)).toMatchObject({ ok: false, route: 'docs', failure: { layer: 'websocket', code: 'PROBE_WEBSOCKET_FAILED' } });
     const status = await runCli(['status', '--dir', dir, '--json']);
     expect(expectReport('status', status)).toMatchObject({ overall: 'absent' });
     const doctor = await runCli(['doctor', '--dir', dir, '--no-edge-check', '--timeout', '1s', '--json'], { timeoutMs: 60_000 });

@@ -159,7 +159,7 @@ describe('provisionTunnel: create, attach, re-run', () => {
     const dir = newDir();
     const err = await failure(provision(dir, { tunnelId: seeded.id }));
     expect(err.exitCode).toBe(ExitCode.environment);
-    expect(err.message).toContain(`tunnel ${seeded.id} already has 2 active CA certificates`);
+    expect(err.code).toBe('CA_SLOTS_FULL');
     expect(err.message).toContain(`${a.id} (fingerprint ${'aa'.repeat(32)}, expires 2035-01-01)`);
     expect(err.message).toContain(`${b.id} (fingerprint ${'bb'.repeat(32)}, expires 2030-06-30)`);
     expect(err.hint).toMatch(/archive/);
@@ -176,7 +176,8 @@ describe('provisionTunnel: create, attach, re-run', () => {
     standin.clearCalls();
     const err = await failure(provision(dir, { tunnelId: other.id }));
     expect(err.exitCode).toBe(ExitCode.usage);
-    expect(err.message).toContain(`differs from ${first.tunnel.id}`);
+    expect(err.code).toBe('TUNNEL_ID_CONFLICT');
+    expect(err.message).toContain(first.tunnel.id);
     expect(standin.calls).toEqual([]);
     const moved = await provision(dir, { tunnelId: other.id, allowTunnelChange: true });
     expect(moved.tunnel).toMatchObject({ id: other.id, action: 'attached' });
@@ -252,7 +253,8 @@ describe('provisionTunnel: retries and lost answers', () => {
   it('gives up after maxRetries with a message that says so', async () => {
     standin.failNext({ method: 'POST', path: /\/reveal_token$/, status: 500, count: 10 });
     const err = await failure(provision(newDir()));
-    expect(err.message).toMatch(/failed to reveal the tunnel token after 2 retries \(HTTP 500 api_error/);
+    expect(err.code).toBe('API_SERVER_ERROR');
+    expect(err.message).toMatch(/after 2 retries \(HTTP 500 api_error/);
     expect(err.hint).toMatch(/re-run/);
     expect(standin.callsTo('POST', /\/reveal_token$/)).toHaveLength(3);
   });
@@ -270,7 +272,8 @@ describe('provisionTunnel: errors mapped to actions, never a token', () => {
     standin.rejectJwt(jwt);
     const dir = newDir();
     const err = await failure(provision(dir));
-    expect(err.message).toContain('the token exchange was refused (HTTP 401 authentication_error: Authentication failed)');
+    expect(err.code).toBe('TOKEN_EXCHANGE_REFUSED');
+    expect(err.message).toContain('HTTP 401 authentication_error: Authentication failed');
     expect(err.hint).toMatch(/audience \(aud\) and subject \(sub\)/);
     expect(err.hint).toContain(standin.federationRuleId);
     expect(err.hint).toMatch(/authentication history/);
@@ -282,7 +285,8 @@ describe('provisionTunnel: errors mapped to actions, never a token', () => {
 
   it('400 from the token endpoint (malformed IDs): exit 2, check the IDs', async () => {
     const err = await failure(provision(newDir(), { client: client({ organizationId: 'not-a-uuid' }) }));
-    expect(err.message).toMatch(/token endpoint rejected the request \(HTTP 400 invalid_request_error: organization_id/);
+    expect(err.code).toBe('TOKEN_EXCHANGE_BAD_REQUEST');
+    expect(err.message).toMatch(/HTTP 400 invalid_request_error: organization_id/);
     expect(err.hint).toMatch(/--organization-id/);
     expect(err.exitCode).toBe(ExitCode.usage);
   });
@@ -290,7 +294,8 @@ describe('provisionTunnel: errors mapped to actions, never a token', () => {
   it('403 without the workspace:manage_tunnels scope', async () => {
     standin.scope = 'workspace:read';
     const err = await failure(provision(newDir()));
-    expect(err.message).toMatch(/denied the request to create a tunnel \(HTTP 403 permission_error/);
+    expect(err.code).toBe('API_FORBIDDEN');
+    expect(err.message).toMatch(/HTTP 403 permission_error/);
     expect(err.hint).toContain('workspace:manage_tunnels');
     noSecrets(err);
   });
@@ -304,18 +309,20 @@ describe('provisionTunnel: errors mapped to actions, never a token', () => {
 
   it('404 for an unknown --tunnel-id; an archived tunnel is refused too', async () => {
     const err = await failure(provision(newDir(), { tunnelId: 'tnl_doesnotexist' }));
-    expect(err.message).toMatch(/tunnel tnl_doesnotexist was not found \(HTTP 404 not_found_error/);
+    expect(err.code).toBe('TUNNEL_NOT_FOUND');
+    expect(err.message).toContain('tnl_doesnotexist');
     expect(err.hint).toMatch(/--tunnel-id/);
     const archived = standin.seedTunnel({ archived: true });
     const err2 = await failure(provision(newDir(), { tunnelId: archived.id }));
-    expect(err2.message).toContain(`tunnel ${archived.id} is archived`);
+    expect(err2.code).toBe('TUNNEL_ARCHIVED');
   });
 
   it('409 at the limit of tunnels per organization', async () => {
     standin.maxTunnelsPerOrg = 1;
     standin.seedTunnel();
     const err = await failure(provision(newDir()));
-    expect(err.message).toMatch(/cannot have another tunnel \(HTTP 409 conflict_error.*at most 10 tunnels/);
+    expect(err.code).toBe('TUNNEL_LIMIT_REACHED');
+    expect(err.message).toMatch(/HTTP 409 conflict_error/);
     expect(err.hint).toMatch(/archive a tunnel|--tunnel-id/);
     expect(standin.tunnelList()).toHaveLength(1);
   });
@@ -326,7 +333,8 @@ describe('provisionTunnel: errors mapped to actions, never a token', () => {
     standin = await startAnthropicStandin(); // keep afterEach happy; the old port is closed now
     const url = `http://127.0.0.1:${port}`;
     const err = await failure(provision(newDir(), { client: client({ apiUrl: url, maxRetries: 1 }), apiUrl: url }));
-    expect(err.message).toMatch(/cannot reach the token endpoint at http:\/\/127\.0\.0\.1:\d+\/v1\/oauth\/token \(ECONNREFUSED\)/);
+    expect(err.code).toBe('API_UNREACHABLE');
+    expect(err.message).toMatch(/http:\/\/127\.0\.0\.1:\d+\/v1\/oauth\/token \(ECONNREFUSED\)/);
     expect(err.hint).toMatch(/--api-url/);
   });
 });

@@ -99,7 +99,7 @@ process.stdout.write(${JSON.stringify(fakeJwt({ jti: 'cmd' }))} + '\\n');
     ]);
     expect(splitCommandLine(`a ""`)).toEqual(['a', '']);
     for (const bad of ['cat x | jq', 'a; b', 'echo $TOKEN', 'a > f', '"unterminated', '   ']) {
-      expect(() => splitCommandLine(bad)).toThrow(ValidationError);
+      expect(() => splitCommandLine(bad)).toThrow(expect.objectContaining({ code: 'IDENTITY_TOKEN_COMMAND_INVALID', exitCode: 2 }));
     }
   });
 });

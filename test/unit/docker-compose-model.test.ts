@@ -51,7 +51,7 @@ describe('interpolation (compose 1.29 grammar)', () => {
     expect(interpolateString('${EMPTY?no}', c, 'x')).toBe('');
   });
   it('a lone $ or an invalid name is an error, as in compose', () => {
-    expect(() => interpolateString('cost: 5$', ctx({}), 'svc')).toThrow(/invalid interpolation format in svc/);
+    expect(() => interpolateString('cost: 5$', ctx({}), 'svc')).toThrow(expect.objectContaining({ code: 'COMPOSE_INTERPOLATION_INVALID', exitCode: 2 }));
     expect(() => interpolateString('${1A}', ctx({}), 'svc')).toThrow(ValidationError);
   });
 });
@@ -112,6 +112,7 @@ describe('loadComposeProject', () => {
   it('a missing TUNNEL_TOKEN fails with the generated file\'s own message', async () => {
     const dir = await project({ 'compose.yaml': renderComposeFile({ engine: 'official', version: '1' }), '.env': 'TUNNEL_TOKEN=\n' });
     await expect(loadComposeProject(dir, { processEnv: {} })).rejects.toThrow(TUNNEL_TOKEN_MISSING_MESSAGE);
+    await expect(loadComposeProject(dir, { processEnv: {} })).rejects.toMatchObject({ code: 'TUNNEL_TOKEN_MISSING', exitCode: 2 });
   });
 
   it('the project name: COMPOSE_PROJECT_NAME (normalised), else the directory name', async () => {
@@ -182,6 +183,6 @@ describe('loadComposeProject', () => {
 
   it('no compose file: one line with the way out', async () => {
     const dir = await project({});
-    await expect(loadComposeProject(dir, { processEnv: {} })).rejects.toThrow(`no compose file (compose.yaml or docker-compose.yaml) in ${dir}`);
+    await expect(loadComposeProject(dir, { processEnv: {} })).rejects.toMatchObject({ code: 'COMPOSE_FILE_MISSING', exitCode: 2 });
   });
 });

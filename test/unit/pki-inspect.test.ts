@@ -62,7 +62,7 @@ describe('createCa + inspectCertificate', () => {
   });
 
   it('refuses a non-positive validity', async () => {
-    await expect(createCa({ validityDays: 0 })).rejects.toThrow(ValidationError);
+    await expect(createCa({ validityDays: 0 })).rejects.toMatchObject({ code: 'CA_VALIDITY_INVALID', exitCode: 2 });
   });
 
   it('fingerprintSha256 is the SHA-256 of the DER (the Tunnels API fingerprint)', async () => {
@@ -123,7 +123,7 @@ describe('issueServerCert', () => {
     const { ca, server } = await makeTestPki();
     const err = await issueServerCert({ ca: { certPem: ca.certPem, keyPem: server.keyPem }, domain: 'abcd1234.tunnel.example.com' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ValidationError);
-    expect((err as ValidationError).message).toBe('the CA key does not belong to the CA certificate');
+    expect(err).toMatchObject({ code: 'CA_KEY_MISMATCH', exitCode: 2 });
     expect((err as ValidationError).hint).toMatch(/ca\.key/);
   });
 
@@ -140,8 +140,8 @@ describe('issueServerCert', () => {
   it('refuses notAfter not after notBefore, and a non-positive duration', async () => {
     const { ca } = await makeTestPki();
     const t = new Date('2030-01-01T00:00:00Z');
-    await expect(issueServerCert({ ca, domain: 'a.example.com', notBefore: t, notAfter: t })).rejects.toThrow(/notAfter .* is not after notBefore/);
-    await expect(issueServerCert({ ca, domain: 'a.example.com', validityMs: 0 })).rejects.toThrow(/invalid certificate duration/);
+    await expect(issueServerCert({ ca, domain: 'a.example.com', notBefore: t, notAfter: t })).rejects.toMatchObject({ code: 'CERT_VALIDITY_INVALID', exitCode: 2 });
+    await expect(issueServerCert({ ca, domain: 'a.example.com', validityMs: 0 })).rejects.toMatchObject({ code: 'CERT_VALIDITY_INVALID', exitCode: 2 });
   });
 });
 
@@ -165,7 +165,7 @@ describe('inspectCertificate on bad input', () => {
 
   it('says so when handed the private key instead of the certificate', async () => {
     const { ca } = await makeTestPki();
-    expect(() => inspectCertificate(ca.keyPem, 'ca.crt')).toThrow('ca.crt holds a private key, not a certificate');
+    expect(() => inspectCertificate(ca.keyPem, 'ca.crt')).toThrow(expect.objectContaining({ code: 'CERT_IS_KEY', exitCode: 2 }));
   });
 
   it('reads the first certificate of a bundle, tolerates CRLF and surrounding text, and counts the certificates', async () => {
@@ -185,7 +185,7 @@ describe('keyMatchesCertificate / verifySignedBy', () => {
     const { ca, server } = await makeTestPki();
     expect(keyMatchesCertificate(ca.certPem, ca.keyPem)).toBe(true);
     expect(keyMatchesCertificate(ca.certPem, server.keyPem)).toBe(false);
-    expect(() => keyMatchesCertificate(ca.certPem, 'garbage')).toThrow(/is not a PEM private key/);
+    expect(() => keyMatchesCertificate(ca.certPem, 'garbage')).toThrow(expect.objectContaining({ code: 'KEY_INVALID' }));
   });
 
   it('a certificate is not "signed by" an unrelated CA, nor by itself when it is a leaf', async () => {

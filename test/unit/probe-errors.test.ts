@@ -73,8 +73,8 @@ describe('probe error classification', () => {
     expect(ip.layer).toBe('upstream');
     expect(ip.reason).toBe('ip-validation');
     expect(ip.hint).toMatch(/allowed_ips/);
-    expect(classifyHttpFailure(502, 'Bad Gateway', ctx)).toMatchObject({ layer: 'upstream', reason: 'upstream-unreachable' });
-    expect(classifyHttpFailure(404, 'not found', ctx)).toMatchObject({ layer: 'mcp', reason: 'not-mcp-endpoint' });
+    expect(classifyHttpFailure(502, 'Bad Gateway', ctx)).toMatchObject({ layer: 'upstream', code: 'PROBE_UPSTREAM_FAILED', reason: 'upstream-unreachable' });
+    expect(classifyHttpFailure(404, 'not found', ctx)).toMatchObject({ layer: 'mcp', code: 'PROBE_MCP_FAILED', reason: 'not-mcp-endpoint' });
     expect(classifyHttpFailure(401, '', ctx)).toMatchObject({ layer: 'mcp', reason: 'unauthorized' });
   });
   it('finds a tunnel error in a cause chain', () => {

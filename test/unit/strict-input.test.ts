@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeEnvText } from '../../src/deployment/env-file.js';
 import { decodeTunnelToken, validateTunnelToken } from '../../src/deployment/validate.js';
+import { checkApiToken } from '../../src/anthropic/provision.js';
 import { UserError } from '../../src/errors.js';
 
 const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64');
@@ -52,6 +53,14 @@ describe('tunnel tokens: canonical base64 of {a, t, s}', () => {
     const tampered = canonical.replace(/(.)(=+)$/, `${sibling}$2`);
     expect(Buffer.from(tampered, 'base64').equals(Buffer.from(canonical, 'base64'))).toBe(true);
     expect(refusal(() => validateTunnelToken(tampered, 'test')).message).toMatch(/not canonical base64/);
+  });
+
+  it('a malformed token from the Tunnels API is the API\'s fault: exit 3, API_TOKEN_MALFORMED, the same reason', () => {
+    expect(checkApiToken(`${GOOD}\n`, 'reveal_token')).toBe(GOOD);
+    const err = refusal(() => checkApiToken('eyJ not a token', 'reveal_token'));
+    expect(err).toMatchObject({ exitCode: 3, code: 'API_TOKEN_MALFORMED' });
+    expect(err.message).toMatch(/reveal_token answer .*\(it contains whitespace\)$/);
+    expect(err.hint).toMatch(/--api-url/);
   });
 });
 

@@ -49,7 +49,7 @@ function whoToGreet(): string {
 async function serveSample(addr: string): Promise<void> {
   const m = /^(.*):(\d{1,5})$/.exec(addr);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535 || (m[1] !== '' && !net.isIP(m[1]!))) throw new ValidationError(`invalid --serve-sample "${addr}": expected IP:PORT`, 'e.g. --serve-sample 0.0.0.0:3000');
+  if (!m || port > 65535 || (m[1] !== '' && !net.isIP(m[1]!))) throw new ValidationError(`invalid --serve-sample "${addr}": expected IP:PORT`, 'e.g. --serve-sample 0.0.0.0:3000', 'SERVE_SAMPLE_INVALID');
   const server = await startSampleMcpServer({ host: m[1] || '0.0.0.0', port });
   printLine(`sample MCP server listening on ${server.url}`);
   await new Promise<void>((resolve) => {
@@ -62,7 +62,7 @@ async function serveSample(addr: string): Promise<void> {
 async function demoCommand(options: DemoOptions): Promise<void> {
   if (options.serveSample !== undefined) return serveSample(options.serveSample);
   if (options.baseImage !== undefined && !options.docker) {
-    throw new ValidationError('--base-image only applies with --docker', 'add --docker, or drop --base-image');
+    throw new ValidationError('--base-image only applies with --docker', 'add --docker, or drop --base-image', 'FLAGS_CONFLICT');
   }
 
   const controller = new AbortController();
@@ -104,7 +104,7 @@ async function demoCommand(options: DemoOptions): Promise<void> {
       for (const line of result.proxyLog.filter((l) => /"level":"(warn|error)"/.test(l)).slice(-5)) printWarning(`proxy log: ${line}`);
       const f = result.failure;
       const where = f?.layer ? `${f.layer}: ` : f ? `${f.step}: ` : '';
-      throw new EnvironmentError(`demo failed: ${where}${f?.message ?? 'unknown failure'}`, f?.hint);
+      throw new EnvironmentError(`demo failed: ${where}${f?.message ?? 'unknown failure'}`, f?.hint, undefined, 'DEMO_FAILED');
     }
     printLine();
     printLine(`the tunnel works end to end here: WebSocket -> inner TLS -> proxy -> MCP server, and back: ${JSON.stringify(result.greeting ?? '')}`);

@@ -54,9 +54,9 @@ const MARK: Record<DoctorFinding['status'], string> = { ok: 'ok  ', warn: 'WARN'
 async function runDoctorCommand(options: DoctorOptions): Promise<void> {
   const timeoutMs = parseDuration(options.timeout, '--timeout', { min: 100, max: 60_000 });
   for (const t of options.edge) {
-    if (!parseEdgeTarget(t)) throw new ValidationError(`--edge ${t} is not HOST:PORT`, `e.g. --edge ${DEFAULT_EDGE_TARGETS[0]}`);
+    if (!parseEdgeTarget(t)) throw new ValidationError(`--edge ${t} is not HOST:PORT`, `e.g. --edge ${DEFAULT_EDGE_TARGETS[0]}`, 'EDGE_TARGET_INVALID');
   }
-  if (!options.mcpPath.startsWith('/')) throw new ValidationError(`--mcp-path ${options.mcpPath} must start with /`, 'e.g. --mcp-path /mcp');
+  if (!options.mcpPath.startsWith('/')) throw new ValidationError(`--mcp-path ${options.mcpPath} must start with /`, 'e.g. --mcp-path /mcp', 'MCP_PATH_INVALID');
   const edgeTargets = options.edgeCheck === false ? false : options.edge.length ? options.edge : undefined;
   const report = await runDoctor({ dir: options.dir, edgeTargets, timeoutMs, mcpPath: options.mcpPath, offline: options.offline === true });
 

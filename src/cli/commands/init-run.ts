@@ -42,7 +42,7 @@ export async function runInit(options: InitOptions): Promise<void> {
   }
   if (replaced.length > 0 && !options.force && !interactive) {
     const list = replaced.map((c) => c.label).join(', ');
-    throw new ValidationError(`${list} already exist${replaced.length === 1 ? 's' : ''} and would change; nothing was written`, 'pass --force to replace (the CA is always kept), or --dir for a new deployment');
+    throw new ValidationError(`${list} already exist${replaced.length === 1 ? 's' : ''} and would change; nothing was written`, 'pass --force to replace (the CA is always kept), or --dir for a new deployment', 'FILES_WOULD_CHANGE');
   }
   if (interactive && pending.length > 0) {
     printSummary(

@@ -56,7 +56,7 @@ export function apiTuning(): Pick<TunnelsClientOptions, 'maxRetries' | 'retryBas
     const raw = process.env[name];
     if (raw === undefined || raw === '') return undefined;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < 0) throw new ValidationError(`${name} must be a whole number, got "${raw}"`, `unset ${name}`);
+    if (!Number.isInteger(n) || n < 0) throw new ValidationError(`${name} must be a whole number, got "${raw}"`, `unset ${name}`, 'ENV_INTEGER_INVALID');
     return n;
   };
   return { maxRetries: num('MCP_TUNNEL_API_MAX_RETRIES') ?? DEFAULT_MAX_RETRIES, retryBaseDelayMs: num('MCP_TUNNEL_API_RETRY_BASE_MS') };
@@ -71,7 +71,7 @@ export function resolveIdentitySource(
   stored: StoredWifSettings,
 ): IdentityTokenSource | undefined {
   if (flags.identityTokenFile && flags.identityTokenCommand) {
-    throw new ValidationError('--identity-token-file and --identity-token-command are mutually exclusive', 'give the identity token one way only');
+    throw new ValidationError('--identity-token-file and --identity-token-command are mutually exclusive', 'give the identity token one way only', 'FLAGS_CONFLICT');
   }
   if (flags.identityTokenFile) return fileSource(flags.identityTokenFile, '--identity-token-file');
   if (flags.identityTokenCommand) return commandSource(flags.identityTokenCommand, '--identity-token-command');
@@ -100,7 +100,7 @@ interface WifSettings {
 async function gatherWifSettings(options: WifInitOptions, existing: ExistingDeployment, stored: StoredWifSettings, interactive: boolean): Promise<WifSettings> {
   for (const [flag, value] of [['--tunnel-domain', options.tunnelDomain], ['--tunnel-token-file', options.tunnelTokenFile], ['--tunnel-token-stdin', options.tunnelTokenStdin]] as const) {
     if (value) {
-      throw new ValidationError(`${flag} is not used with --flow wif: the Tunnels API supplies the tunnel's domain and token`, `drop ${flag} (and its environment variable), or use --flow manual`);
+      throw new ValidationError(`${flag} is not used with --flow wif: the Tunnels API supplies the tunnel's domain and token`, `drop ${flag} (and its environment variable), or use --flow manual`, 'FLOW_MISMATCH');
     }
   }
   // Every flag is checked before any prompt or request.
@@ -285,6 +285,7 @@ function confirmReplacements(plan: InitPlan, existing: ExistingDeployment, optio
   throw new ValidationError(
     `${list} already exist${replaced.length === 1 ? 's' : ''} and would change; only the tunnel and its CA (data/tunnel-id, data/tunnel-domain, data/ca.*) were written`,
     'pass --force to replace (the CA is always kept), or --dir for a new deployment',
+    'FILES_WOULD_CHANGE',
   );
 }
 

@@ -56,40 +56,40 @@ export function parseProxyUrl(raw: string): string {
   try {
     url = new URL(raw.trim());
   } catch {
-    throw new ValidationError(`invalid --proxy "${raw}": not a URL`, hint);
+    throw new ValidationError(`invalid --proxy "${raw}": not a URL`, hint, 'PROXY_URL_INVALID');
   }
   if (url.protocol === 'http:') url.protocol = 'ws:';
   else if (url.protocol === 'https:') url.protocol = 'wss:';
-  if (!TUNNEL_PROTOCOL.proxySchemes.includes(url.protocol)) throw new ValidationError(`invalid --proxy "${raw}": scheme must be ws:// (or wss://)`, hint);
-  if (!url.hostname) throw new ValidationError(`invalid --proxy "${raw}": no host`, hint);
-  if (url.username || url.password) throw new ValidationError(`invalid --proxy "${raw}": credentials in the URL are not supported`, hint);
+  if (!TUNNEL_PROTOCOL.proxySchemes.includes(url.protocol)) throw new ValidationError(`invalid --proxy "${raw}": scheme must be ws:// (or wss://)`, hint, 'PROXY_URL_INVALID');
+  if (!url.hostname) throw new ValidationError(`invalid --proxy "${raw}": no host`, hint, 'PROXY_URL_INVALID');
+  if (url.username || url.password) throw new ValidationError(`invalid --proxy "${raw}": credentials in the URL are not supported`, hint, 'PROXY_URL_INVALID');
   return url.href;
 }
 
 function parsePath(raw: string): string {
   if (!raw.startsWith('/') || /[\s#]/.test(raw)) {
-    throw new ValidationError(`invalid --path "${raw}": must be a URL path starting with /`, 'e.g. --path /mcp (the MCP server\'s streamable HTTP endpoint)');
+    throw new ValidationError(`invalid --path "${raw}": must be a URL path starting with /`, 'e.g. --path /mcp (the MCP server\'s streamable HTTP endpoint)', 'MCP_PATH_INVALID');
   }
   return raw;
 }
 
 function parseTimeout(raw: string): number {
   const ms = parseDuration(raw, '--timeout');
-  if (ms <= 0) throw new ValidationError(`invalid --timeout "${raw}": must be more than 0`, 'e.g. --timeout 10s');
+  if (ms <= 0) throw new ValidationError(`invalid --timeout "${raw}": must be more than 0`, 'e.g. --timeout 10s', 'DURATION_OUT_OF_RANGE');
   return ms;
 }
 
 function parseArgs(raw: string | undefined, call: string | undefined): Record<string, unknown> | undefined {
   if (raw === undefined) return undefined;
-  if (call === undefined) throw new ValidationError('--args needs --call TOOL', 'e.g. --call hello --args \'{"name":"me"}\'');
+  if (call === undefined) throw new ValidationError('--args needs --call TOOL', 'e.g. --call hello --args \'{"name":"me"}\'', 'PROBE_ARGS_INVALID');
   let value: unknown;
   try {
     value = JSON.parse(raw);
   } catch (err) {
-    throw new ValidationError(`invalid --args: not JSON (${(err as Error).message})`, 'give a JSON object, e.g. --args \'{"name":"me"}\'');
+    throw new ValidationError(`invalid --args: not JSON (${(err as Error).message})`, 'give a JSON object, e.g. --args \'{"name":"me"}\'', 'PROBE_ARGS_INVALID');
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ValidationError('invalid --args: must be a JSON object', 'e.g. --args \'{"name":"me"}\'');
+    throw new ValidationError('invalid --args: must be a JSON object', 'e.g. --args \'{"name":"me"}\'', 'PROBE_ARGS_INVALID');
   }
   return value as Record<string, unknown>;
 }
@@ -135,7 +135,7 @@ async function probeCommand(route: string, options: ProbeOptions): Promise<void>
 
   if (options.json) printReport('probe', result);
   if (!result.ok && result.failure) {
-    throw new EnvironmentError(`${result.failure.layer}: ${result.failure.message}`, result.failure.hint);
+    throw new EnvironmentError(`${result.failure.layer}: ${result.failure.message}`, result.failure.hint, undefined, result.failure.code);
   }
   if (!options.json) printLine(`the tunnel path to ${host} works (${formatMs(result.totalMs)} in all)`);
 }

@@ -56,14 +56,14 @@ interface Parsed {
 function parseOptions(options: RenewCertOptions): Parsed {
   const renewBeforeMs = parseDuration(options.renewBefore, '--renew-before');
   const certDurationMs = parseDuration(options.certDuration, '--cert-duration');
-  if (certDurationMs < 3_600_000) throw new ValidationError(`--cert-duration ${options.certDuration} is too short`, 'use at least 1h; the documented value is 2160h (90 days)');
+  if (certDurationMs < 3_600_000) throw new ValidationError(`--cert-duration ${options.certDuration} is too short`, 'use at least 1h; the documented value is 2160h (90 days)', 'DURATION_OUT_OF_RANGE');
   let everyMs: number | undefined;
   if (options.every !== undefined) {
     everyMs = parseDuration(options.every, '--every');
     if (everyMs < MIN_EVERY_MS || everyMs > MAX_EVERY_MS) {
-      throw new ValidationError(`--every ${options.every} is outside 1m..168h`, 'the scheduled service uses --every 24h');
+      throw new ValidationError(`--every ${options.every} is outside 1m..168h`, 'the scheduled service uses --every 24h', 'DURATION_OUT_OF_RANGE');
     }
-    if (options.force) throw new ValidationError('--force and --every cannot be combined', 'it would issue a new certificate on every run');
+    if (options.force) throw new ValidationError('--force and --every cannot be combined', 'it would issue a new certificate on every run', 'FLAGS_CONFLICT');
   }
   return { renewBeforeMs, certDurationMs, everyMs };
 }

@@ -50,7 +50,7 @@ export function registerRevoke(program: Command): void {
 
 function identitySource(options: RevokeOptions, ctx: RevokeContext): IdentityTokenSource | undefined {
   if (options.identityTokenFile && options.identityTokenCommand) {
-    throw new ValidationError('--identity-token-file and --identity-token-command are mutually exclusive', 'give the identity token one way only');
+    throw new ValidationError('--identity-token-file and --identity-token-command are mutually exclusive', 'give the identity token one way only', 'FLAGS_CONFLICT');
   }
   if (options.identityTokenFile) return fileSource(options.identityTokenFile, '--identity-token-file');
   if (options.identityTokenCommand) return commandSource(options.identityTokenCommand, '--identity-token-command');
@@ -95,9 +95,9 @@ export async function runRevoke(options: RevokeOptions, quiet = false): Promise<
   }
 
   const tunnelId = ctx.tunnelId ?? options.tunnelId;
-  if (!tunnelId) throw new ValidationError('data/tunnel-id is missing: which tunnel to archive is unknown', 'pass --tunnel-id tnl_... (the tunnel of this deployment)');
+  if (!tunnelId) throw new ValidationError('data/tunnel-id is missing: which tunnel to archive is unknown', 'pass --tunnel-id tnl_... (the tunnel of this deployment)', 'TUNNEL_ID_MISSING');
   if (options.yes || quiet || !isInteractive(options)) {
-    if (!options.yes) throw new ValidationError(`archiving tunnel ${tunnelId} needs a confirmation, and there is no terminal to ask`, `pass --yes --tunnel-id ${tunnelId}`);
+    if (!options.yes) throw new ValidationError(`archiving tunnel ${tunnelId} needs a confirmation, and there is no terminal to ask`, `pass --yes --tunnel-id ${tunnelId}`, 'REVOKE_NOT_CONFIRMED');
     checkConfirmation(tunnelId, options.tunnelId);
   } else {
     printLine(`This archives tunnel ${tunnelId}${ctx.domain ? ` (${ctx.domain})` : ''} for good: its hostname is retired and its token stops working.`);
@@ -111,10 +111,11 @@ export async function runRevoke(options: RevokeOptions, quiet = false): Promise<
     throw new ValidationError(
       `.env lacks ${!federationRuleId ? WIF_ENV_KEYS.federationRuleId : WIF_ENV_KEYS.organizationId} for the programmatic flow`,
       'archive the tunnel in the Console instead (mcp-tunnel revoke --flow manual prints the steps)',
+      'WIF_SETTINGS_MISSING',
     );
   }
   const identity = identitySource(options, ctx);
-  if (!identity) throw new ValidationError('no identity token source for the programmatic flow', `pass --identity-token-file FILE (or set ANTHROPIC_IDENTITY_TOKEN), or archive in the Console (--flow manual)`);
+  if (!identity) throw new ValidationError('no identity token source for the programmatic flow', `pass --identity-token-file FILE (or set ANTHROPIC_IDENTITY_TOKEN), or archive in the Console (--flow manual)`, 'IDENTITY_TOKEN_SOURCE_MISSING');
   await checkFileSource(identity);
   const apiUrl = ctx.wif.apiUrl ?? DEFAULT_API_URL;
   const federation = { federationRuleId, organizationId, workspaceId: ctx.wif.workspaceId };

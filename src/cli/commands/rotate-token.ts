@@ -65,6 +65,7 @@ export async function runRotateToken(options: RotateOptions, stack?: StackContro
       throw new ValidationError(
         'this deployment uses the programmatic flow: rotate-token gets the new token from the Tunnels API',
         'drop --tunnel-token-file/--tunnel-token-stdin (or set MCP_TUNNEL_FLOW=manual in .env to switch to the manual flow)',
+        'FLOW_MISMATCH',
       );
     }
     const api = await tunnelsApiFromDeployment(options, deployment.envText, options.dir);
@@ -78,6 +79,7 @@ export async function runRotateToken(options: RotateOptions, stack?: StackContro
       throw new ValidationError(
         'missing the new tunnel token: pass --tunnel-token-file FILE or --tunnel-token-stdin (or set TUNNEL_TOKEN)',
         'rotate the token in the Console (tunnel > Rotate token), save it to a file with umask 077, and pass that file',
+        'TUNNEL_TOKEN_MISSING',
       );
     }
     result = await rotateTunnelToken({ dir: options.dir, stack: control, waitTimeoutMs, newToken: token, force: options.force, onProgress: options.json ? undefined : printProgress(waitTimeoutMs) });
@@ -135,13 +137,14 @@ function report(result: RotationResult, options: RotateOptions, waitTimeoutMs: n
       printWarning(`cloudflared registered only ${stack.registered} of ${HEALTHY_CONNECTIONS} tunnel connections within ${Math.round(waitTimeoutMs / 1000)}s; watch: docker compose logs -f cloudflared`);
       return;
     case 'recreate-failed':
-      throw new EnvironmentError(`the token files are updated, but cloudflared could not be recreated: ${stack.error?.message ?? 'unknown error'}`, stack.error?.hint ?? `run: cd ${dir} && docker compose up -d --force-recreate cloudflared`);
+      throw new EnvironmentError(`the token files are updated, but cloudflared could not be recreated: ${stack.error?.message ?? 'unknown error'}`, stack.error?.hint ?? `run: cd ${dir} && docker compose up -d --force-recreate cloudflared`, undefined, stack.error?.code ?? 'SERVICE_NOT_RECREATED');
     case 'not-registered':
       throw new EnvironmentError(
         `cloudflared did not register a tunnel connection with the new token within ${Math.round(waitTimeoutMs / 1000)}s; the previous .env is kept in .env.previous`,
         result.flow === 'manual'
           ? `check the token and \`docker compose logs cloudflared\`; ${rollback}`
           : `check \`docker compose logs cloudflared\` and egress to the tunnel edge (port 7844); the previous token no longer opens new connections, so rolling back will not help`,
+          undefined, 'TUNNEL_NOT_CONNECTED',
       );
   }
 }

@@ -70,7 +70,7 @@ export async function askRoutes(current: Array<{ name: string; url: string }> | 
         message: 'Route name (becomes <name>.<tunnel-domain>):',
         validate: check((n) => {
           const v = validateRouteName(n);
-          if (routes.some((r) => r.name === v)) throw new ValidationError(`route "${v}" is already listed`);
+          if (routes.some((r) => r.name === v)) throw new ValidationError(`route "${v}" is already listed`, undefined, 'ROUTE_DUPLICATE');
         }),
       }),
     );
@@ -121,7 +121,7 @@ export async function askIdentitySource(checkFile: (path: string) => Promise<voi
     ],
   });
   if (kind === 'command') {
-    const command = await input({ message: 'Command printing the identity token:', validate: check((c) => { if (!c.trim()) throw new ValidationError('give a command'); }) });
+    const command = await input({ message: 'Command printing the identity token:', validate: check((c) => { if (!c.trim()) throw new ValidationError('give a command', undefined, 'IDENTITY_TOKEN_COMMAND_INVALID'); }) });
     return { kind, command: command.trim() };
   }
   let problem: string | undefined;
