@@ -12,15 +12,9 @@ import { TUNNEL_TOKEN_MISSING_MESSAGE, renderComposeFile, type ProxyEngine } fro
 import { CLOUDFLARED_IMAGE, OFFICIAL_PROXY_IMAGE } from '../../src/deployment/images.js';
 import { VERSION } from '../../src/version.js';
 import { FAKE_TUNNEL_TOKEN, dockerCleanup, dockerCompose, renderTestOverride, requireDocker } from '../helpers/docker.js';
+import { scrubbedEnv } from '../helpers/stack.js';
 
 const dockerReady = await requireDocker();
-
-/** The environment docker-compose runs with: ours, minus anything that would leak into interpolation. */
-function composeEnv(): Record<string, string | undefined> {
-  const env: Record<string, string | undefined> = { ...process.env };
-  for (const k of ['TUNNEL_TOKEN', 'COMPOSE_PROJECT_NAME', 'MCP_TUNNEL_UID', 'MCP_TUNNEL_GID', 'MCP_TUNNEL_BASE_IMAGE', 'COMPOSE_FILE']) delete env[k];
-  return env;
-}
 
 interface Deployment {
   dir: string;
@@ -43,7 +37,7 @@ async function deployment(engine: ProxyEngine, env: string, autoRenew = false): 
 
 async function config(d: Deployment, files: string[] = []) {
   const f = files.flatMap((file) => ['-f', file]);
-  return dockerCompose([...f, 'config'], { cwd: d.dir, env: composeEnv(), extendEnv: false, timeout: 60_000 });
+  return dockerCompose([...f, 'config'], { cwd: d.dir, env: scrubbedEnv(), extendEnv: false, timeout: 60_000 });
 }
 
 type Services = Record<string, Record<string, unknown>>;

@@ -27,18 +27,13 @@ import {
   requireDocker,
   uniqueName,
 } from '../helpers/docker.js';
+import { scrubbedEnv } from '../helpers/stack.js';
 import { writeTestPki } from '../helpers/pki.js';
 
 const dockerReady = await requireDocker();
 
 const DOMAIN = 'abcd1234.tunnel.example.com';
 const FILES = ['compose.yaml', 'compose.test.yaml'];
-
-function composeEnv(): Record<string, string | undefined> {
-  const env: Record<string, string | undefined> = { ...process.env };
-  for (const k of ['TUNNEL_TOKEN', 'COMPOSE_PROJECT_NAME', 'MCP_TUNNEL_UID', 'MCP_TUNNEL_GID', 'MCP_TUNNEL_BASE_IMAGE', 'COMPOSE_FILE']) delete env[k];
-  return env;
-}
 
 /** One HTTP/1.1 request over a raw socket; resolves with what came back before the socket closed or 3 s. */
 function rawHttp(port: number, request: string): Promise<string> {
@@ -72,7 +67,7 @@ describe.skipIf(!dockerReady)('docker-compose up -d on a rendered builtin deploy
   let up: Awaited<ReturnType<typeof dockerCompose>>;
 
   const compose = (args: string[], timeout = 240_000) =>
-    dockerCompose([...FILES.flatMap((f) => ['-f', f]), ...args], { cwd: dir, env: composeEnv(), extendEnv: false, timeout });
+    dockerCompose([...FILES.flatMap((f) => ['-f', f]), ...args], { cwd: dir, env: scrubbedEnv(), extendEnv: false, timeout });
 
   beforeAll(async () => {
     const [base, standin] = await Promise.all([ensureNodeBaseImage(), buildCloudflaredStandin()]);

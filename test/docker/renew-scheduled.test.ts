@@ -15,6 +15,7 @@ import { RENEWER_CA_GID, RENEWER_SERVICE } from '../../src/deployment/compose-fi
 import { inspectCertificate, issueServerCert, verifySignedBy } from '../../src/pki/index.js';
 import { fakeTunnelToken, runCli } from '../helpers/cli.js';
 import { docker, dockerCleanup, dockerCompose, ensureNodeBaseImage, mustDocker, requireDocker, TEST_LABEL, uniqueName } from '../helpers/docker.js';
+import { scrubbedEnv } from '../helpers/stack.js';
 import { waitFor } from '../helpers/tunnel-client.js';
 
 const dockerReady = await requireDocker();
@@ -22,12 +23,6 @@ const DOMAIN = 'abcd1234.tunnel.example.com';
 const DAY = 86_400_000;
 const isRoot = process.getuid?.() === 0;
 const FILES = ['compose.yaml', 'compose.test.yaml'];
-
-function composeEnv(): Record<string, string | undefined> {
-  const env: Record<string, string | undefined> = { ...process.env };
-  for (const k of ['TUNNEL_TOKEN', 'COMPOSE_PROJECT_NAME', 'MCP_TUNNEL_UID', 'MCP_TUNNEL_GID', 'MCP_TUNNEL_BASE_IMAGE', 'COMPOSE_FILE']) delete env[k];
-  return env;
-}
 
 const modeOf = (p: string): number => fs.statSync(p).mode & 0o7777;
 const owner = (p: string): string => `${fs.statSync(p).uid}:${fs.statSync(p).gid}`;
@@ -40,7 +35,7 @@ describe.skipIf(!dockerReady)('cert-renewer service (docker-compose 1.29, real c
   let dir = '';
   let data = '';
   const compose = (args: string[], timeout = 240_000) =>
-    dockerCompose(['-p', project, ...FILES.flatMap((f) => ['-f', f]), ...args], { cwd: dir, env: composeEnv(), extendEnv: false, timeout });
+    dockerCompose(['-p', project, ...FILES.flatMap((f) => ['-f', f]), ...args], { cwd: dir, env: scrubbedEnv(), extendEnv: false, timeout });
 
   beforeAll(async () => {
     const base = await ensureNodeBaseImage();
@@ -95,7 +90,7 @@ describe.skipIf(!dockerReady)('cert-renewer service (docker-compose 1.29, real c
   });
 
   it('docker-compose config accepts the file with the service', async () => {
-    const r = await dockerCompose(['config'], { cwd: dir, env: composeEnv(), extendEnv: false });
+    const r = await dockerCompose(['config'], { cwd: dir, env: scrubbedEnv(), extendEnv: false });
     expect(r.stderr).not.toMatch(/ERROR|Unsupported|Invalid/i);
     expect(r.exitCode).toBe(0);
     const cfg = YAML.parse(String(r.stdout)) as { services: Record<string, Record<string, unknown>> };
@@ -185,7 +180,7 @@ describe.skipIf(!dockerReady)('cert-renewer service (docker-compose 1.29, real c
       expect([owner(path.join(data, 'ca.key')), modeOf(path.join(data, 'ca.key'))]).toEqual([`0:${RENEWER_CA_GID}`, 0o640]);
       expect([owner(data), modeOf(data)]).toEqual([`0:${RENEWER_CA_GID}`, 0o1731]);
     }
-    const cfg = await dockerCompose(['config', '-q'], { cwd: dir, env: composeEnv(), extendEnv: false });
+    const cfg = await dockerCompose(['config', '-q'], { cwd: dir, env: scrubbedEnv(), extendEnv: false });
     expect(cfg.exitCode, String(cfg.stderr)).toBe(0);
 
     // init again without flags keeps the renewer and its permissions (nothing to change).

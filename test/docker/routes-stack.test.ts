@@ -20,17 +20,12 @@ import {
   requireDocker,
   uniqueName,
 } from '../helpers/docker.js';
+import { scrubbedEnv } from '../helpers/stack.js';
 import { startSampleMcpServer, type SampleMcpServer } from '../helpers/mcp-upstream.js';
 
 const dockerReady = await requireDocker();
 const DOMAIN = 'abcd1234.tunnel.example.com';
 const FILES = ['compose.yaml', 'compose.test.yaml'];
-
-function composeEnv(): Record<string, string | undefined> {
-  const env: Record<string, string | undefined> = { ...process.env };
-  for (const k of ['TUNNEL_TOKEN', 'COMPOSE_PROJECT_NAME', 'MCP_TUNNEL_UID', 'MCP_TUNNEL_GID', 'MCP_TUNNEL_BASE_IMAGE', 'COMPOSE_FILE']) delete env[k];
-  return env;
-}
 
 describe.skipIf(!dockerReady)('routes and doctor on a running stack', () => {
   const cleanup = dockerCleanup();
@@ -40,7 +35,7 @@ describe.skipIf(!dockerReady)('routes and doctor on a running stack', () => {
   let dir = '';
   let mcp: SampleMcpServer;
   const compose = (args: string[], timeout = 240_000) =>
-    dockerCompose([...FILES.flatMap((f) => ['-f', f]), ...args], { cwd: dir, env: composeEnv(), extendEnv: false, timeout });
+    dockerCompose([...FILES.flatMap((f) => ['-f', f]), ...args], { cwd: dir, env: scrubbedEnv(), extendEnv: false, timeout });
   const started = async (service: string): Promise<string> =>
     mustDocker(['inspect', '--format', '{{.State.StartedAt}}', (await mustDocker(['ps', '-q', '--filter', `label=com.docker.compose.project=${project}`, '--filter', `label=com.docker.compose.service=${service}`])).split('\n')[0]!]);
 
