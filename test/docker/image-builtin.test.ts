@@ -53,7 +53,7 @@ describe('writeBuildContext', () => {
   });
 
   it('finds the package root from dist/ and from a directory without package.json it says so', () => {
-    expect(findPackageRoot(path.join(REPO_ROOT, 'dist', 'bundle', 'build-context.js'))).toBe(REPO_ROOT);
+    expect(findPackageRoot(path.join(REPO_ROOT, 'dist', 'deployment', 'build-context.js'))).toBe(REPO_ROOT);
     expect(() => findPackageRoot('/nonexistent/a/b.js')).toThrow(EnvironmentError);
   });
 });

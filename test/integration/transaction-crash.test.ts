@@ -14,7 +14,7 @@ import { REPO_ROOT, runCli } from '../helpers/cli.js';
  * module) at EVERY step: after each file is staged, at the commit, after each rename. The next run must
  * leave all targets old (rolled back) or all new (completed), say which, and leave no temp file.
  */
-const MODULE = pathToFileURL(path.join(REPO_ROOT, 'dist', 'bundle', 'transaction.js')).href;
+const MODULE = pathToFileURL(path.join(REPO_ROOT, 'dist', 'deployment', 'transaction.js')).href;
 const FILES = ['data/tls.key.previous', 'data/tls.crt.previous', 'data/tls.key', 'data/tls.crt'];
 let work: string;
 
