@@ -3,16 +3,15 @@ import type { ProxyConfig } from '../deployment/proxy-config.js';
 import { isUserError } from '../errors.js';
 import { proxyAddress, restartProxyStack, stackRunning } from '../ops/stack.js';
 import { runProbe, type ProbeResult } from '../probe/index.js';
-import { detectComposeCommand } from './compose-command.js';
 import { printLine, printStep, printWarning } from './output.js';
+import { restartCommand } from '../docker/compose-command.js';
 
 /**
  * After an edit of config/mcp-proxy.yaml (routes, config set/unset): the official proxy does not reload
  * its config, so restart it (and cloudflared, in its namespace), then confirm through the stack with the
  * probe's full path (WebSocket, inner TLS, MCP initialize) to the proxy container's address.
  */
-/** With the compose command this host has (docker compose, or docker-compose v1). */
-const restartByHand = (): string => `${detectComposeCommand() ?? 'docker compose'} restart ${COMPOSE_SERVICES.proxy} ${COMPOSE_SERVICES.cloudflared}`;
+const restartByHand = (): string => restartCommand([COMPOSE_SERVICES.proxy, COMPOSE_SERVICES.cloudflared]);
 
 export interface ApplyOptions {
   dir: string;

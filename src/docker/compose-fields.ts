@@ -1,5 +1,6 @@
 import { ValidationError } from '../errors.js';
 import type { ServicePort } from './compose-types.js';
+import { composeToolName, detectComposeCommand } from './compose-command.js';
 
 /**
  * The small parsers docker-compose 1.29 applies to single service fields (environment, labels, build args,
@@ -15,7 +16,7 @@ export const BUILD_KEYS = new Set(['context', 'args', 'dockerfile']);
 const PORT_KEYS = new Set(['target', 'published', 'protocol', 'mode']);
 
 export function fail(message: string, hint?: string): never {
-  throw new ValidationError(message, hint ?? 'fix the compose file (docker compose config shows how compose reads it)', 'COMPOSE_FILE_INVALID');
+  throw new ValidationError(message, hint ?? `fix the compose file${detectComposeCommand() ? ` (${detectComposeCommand()} config shows how compose reads it)` : ''}`, 'COMPOSE_FILE_INVALID');
 }
 
 export const isDict = (v: unknown): v is Dict => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
@@ -97,7 +98,7 @@ export function checkSecurityOpt(value: unknown, where: string): string {
     if (!value.includes(':')) fail(`${where}: invalid security_opt: ${value}`);
     con = value.split(':');
   }
-  if (con[0] === 'seccomp' && con[1] !== 'unconfined') fail(`${where}: security_opt seccomp profiles are not supported by mcp-tunnel up`, 'use docker compose for this file');
+  if (con[0] === 'seccomp' && con[1] !== 'unconfined') fail(`${where}: security_opt seccomp profiles are not supported by mcp-tunnel up`, `use ${composeToolName()} for this file`);
   return value;
 }
 

@@ -57,6 +57,7 @@ const TOP_LEVEL_KEYS = new Set(['version', 'services', 'networks', 'volumes', 's
 
 export type { Bind, ComposeProject, ComposeService, HealthcheckSpec, NetworkModeSpec, ServicePort } from './compose-types.js';
 import type { ComposeProject, ComposeService } from './compose-types.js';
+import { composeToolName } from './compose-command.js';
 
 export interface LoadOptions {
   /** The process environment to overlay on .env (default process.env). */
@@ -142,7 +143,7 @@ function readFileServices(file: string, dir: string): Record<string, Dict> {
     }
     if (key === 'version' || key === 'services') continue;
     if (value !== null && !(isDict(value) && Object.keys(value).length === 0)) {
-      fail(`${rel}: top-level "${key}:" is not supported by mcp-tunnel up (only the project's default network and bind mounts)`, 'use docker compose for this file, or remove the section');
+      fail(`${rel}: top-level "${key}:" is not supported by mcp-tunnel up (only the project's default network and bind mounts)`, `use ${composeToolName()} for this file, or remove the section`);
     }
   }
   if (doc.version !== undefined && doc.version !== null && !/^[23](\.\d+)?$/.test(String(doc.version))) {
@@ -159,7 +160,7 @@ function readFileServices(file: string, dir: string): Record<string, Dict> {
       if (!SERVICE_KEYS.has(key)) {
         fail(
           `${rel}: service "${name}": "${key}" is not supported by mcp-tunnel up`,
-          `supported keys: ${SUPPORTED_SERVICE_KEYS.join(', ')}; use docker compose for this file, or remove the key`,
+          `supported keys: ${SUPPORTED_SERVICE_KEYS.join(', ')}; use ${composeToolName()} for this file, or remove the key`,
         );
       }
     }

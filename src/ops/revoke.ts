@@ -6,6 +6,7 @@ import { readWifSettings, type CredentialFlow, type StoredWifSettings } from '..
 import { readTextIfExists } from '../deployment/atomic-file.js';
 import { deploymentPaths, type DeploymentPaths } from '../deployment/layout.js';
 import { EnvironmentError, ValidationError } from '../errors.js';
+import { detectComposeCommand } from '../docker/compose-command.js';
 
 /**
  * Breach response (docs/contract.md §5): stop the stack at once (`mcp-tunnel down --timeout 0`), archive the tunnel
@@ -45,7 +46,8 @@ export function checkConfirmation(expected: string, typed: string | undefined): 
 }
 
 export function stopStep(dir: string): string {
-  return `Stop the stack now (drops every tunnel connection at once; the containers' logs are saved to ${dir}/logs/ first): mcp-tunnel down --dir ${dir} --timeout 0   (or: docker compose down --timeout 0, which keeps no logs)`;
+  const compose = detectComposeCommand();
+  return `Stop the stack now (drops every tunnel connection at once; the containers' logs are saved to ${dir}/logs/ first): mcp-tunnel down --dir ${dir} --timeout 0${compose ? `   (or: ${compose} down --timeout 0, which keeps no logs)` : ''}`;
 }
 
 /** The docs' step two: Claude must stop calling the servers, whatever happens to the tunnel. */

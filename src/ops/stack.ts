@@ -4,6 +4,7 @@ import { resolveProjectName } from '../docker/compose-model.js';
 import { inspectContainer, listServiceContainers, type ContainerDetails } from '../docker/containers.js';
 import { countRegistrations, FULL_STRENGTH_CONNECTIONS, readContainerLogs } from '../docker/logs.js';
 import { EnvironmentError, UserError } from '../errors.js';
+import { restartCommand, startHint } from '../docker/compose-command.js';
 
 /**
  * What the day-2 commands need from the running stack: its state (doctor, routes, revoke) and one
@@ -83,14 +84,14 @@ async function waitUntil(conn: DockerConnection, id: string, waitMs: number, ok:
 export async function restartProxyStack(dir: string, options: { conn?: DockerConnection; stopTimeoutSec?: number; waitMs?: number } = {}): Promise<RestartResult> {
   const conn = options.conn ?? (await connectReachableDocker());
   const state = await readStackState(dir, conn);
-  if (!state.proxy?.running) throw new EnvironmentError(`the ${COMPOSE_SERVICES.proxy} container of project ${state.project} is not running`, 'start the stack: mcp-tunnel up (or docker compose up -d)', undefined, 'SERVICE_NOT_RUNNING');
+  if (!state.proxy?.running) throw new EnvironmentError(`the ${COMPOSE_SERVICES.proxy} container of project ${state.project} is not running`, startHint(), undefined, 'SERVICE_NOT_RUNNING');
   const t = options.stopTimeoutSec ?? 30;
   const restarted: string[] = [];
   try {
     await conn.docker.getContainer(state.proxy.id).restart({ t });
     restarted.push(state.proxy.name);
   } catch (err) {
-    throw asDockerError(err, conn, `restarting ${state.proxy.name}`, `restart it by hand: docker compose restart ${COMPOSE_SERVICES.proxy} ${COMPOSE_SERVICES.cloudflared}`);
+    throw asDockerError(err, conn, `restarting ${state.proxy.name}`, `restart it by hand: ${restartCommand([COMPOSE_SERVICES.proxy, COMPOSE_SERVICES.cloudflared])}`);
   }
   const after = await waitUntil(conn, state.proxy.id, options.waitMs ?? 60_000, (d) => {
     if (!d.running && !d.restarting) return false;
@@ -106,7 +107,7 @@ export async function restartProxyStack(dir: string, options: { conn?: DockerCon
       await conn.docker.getContainer(state.cloudflared.id).restart({ t });
       restarted.push(state.cloudflared.name);
     } catch (err) {
-      throw asDockerError(err, conn, `restarting ${state.cloudflared.name}`, `restart it by hand: docker compose restart ${COMPOSE_SERVICES.cloudflared}`);
+      throw asDockerError(err, conn, `restarting ${state.cloudflared.name}`, `restart it by hand: ${restartCommand([COMPOSE_SERVICES.cloudflared])}`);
     }
   }
   return { restarted, proxy: after, healthy };

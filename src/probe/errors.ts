@@ -94,7 +94,7 @@ export function classifyWebSocketError(err: unknown, proxyUrl: string): WebSocke
       return new WebSocketLayerError(
         'connection-refused',
         `cannot reach the proxy at ${proxyUrl}: connection refused`,
-        `nothing listens on ${target}: is the proxy running (mcp-tunnel status, docker compose ps) and is its port published? Use --proxy if it listens elsewhere`,
+        `nothing listens on ${target}: is the proxy running (mcp-tunnel status) and is its port published? Use --proxy if it listens elsewhere`,
         err,
       );
     case 'ENOTFOUND':
@@ -135,7 +135,7 @@ export function classifyWebSocketError(err: unknown, proxyUrl: string): WebSocke
 /** The proxy (or whatever listens there) answered the upgrade request with a plain HTTP response. */
 export function classifyUpgradeResponse(status: number, body: string, proxyUrl: string): WebSocketLayerError {
   if (status === PROXY_ANSWERS.tooManyConnectionsStatus && PROXY_ANSWERS.shuttingDownBody.test(body)) {
-    return new WebSocketLayerError('shutting-down', `the proxy at ${proxyUrl} is shutting down (HTTP 503)`, 'wait for it to restart (docker compose ps), then probe again');
+    return new WebSocketLayerError('shutting-down', `the proxy at ${proxyUrl} is shutting down (HTTP 503)`, 'wait for it to restart (mcp-tunnel status), then probe again');
   }
   if (status === PROXY_ANSWERS.tooManyConnectionsStatus) {
     return new WebSocketLayerError(

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeTunnelToken, REPO_ROOT, runCli } from '../helpers/cli.js';
-import { expectReport } from '../helpers/json-reports.js';
+import { expectReport, jsonSchemas } from '../helpers/json-reports.js';
 
 /*
  * Every --json report validates against its schema in docs/json.md, with one key casing (camelCase) and
@@ -84,6 +84,17 @@ describe('--json reports match docs/json.md', () => {
     const unset = await runCli(['config', 'unset', 'log_level', '--dir', copy, '--json'], { env: { MCP_TUNNEL_JSON: '1' } });
     expect(unset.exitCode, unset.stderr).toBe(0);
     expect(expectReport('config-change', unset)).toMatchObject({ action: 'unset', changed: true, before: 'debug', after: 'info', source: 'default', apply: { state: 'not-running' } });
+
+    // routes add|remove: the route as `routes list` shows it, applied as config set reports it.
+    const added = await runCli(['routes', 'add', 'extra', 'http://127.0.0.1:12', '--dir', copy, '--no-restart', '--json']);
+    expect(added.exitCode, added.stderr).toBe(0);
+    expect(expectReport('route-change', added)).toMatchObject({ action: 'add', route: { name: 'extra', upstream: 'http://127.0.0.1:12', url: `https://extra.${DOMAIN}/mcp` }, preserved: true, apply: { state: 'not-restarted' } });
+    const removed = await runCli(['routes', 'rm', 'extra', '--dir', copy], { env: { MCP_TUNNEL_JSON: '1' } });
+    expect(removed.exitCode, removed.stderr).toBe(0);
+    expect(expectReport('route-change', removed)).toMatchObject({ action: 'remove', route: { name: 'extra' }, apply: { state: 'not-running' } });
+    const schemas = jsonSchemas();
+    const applyOf = (report: string): unknown => (schemas.get(report) as { properties: { apply: { oneOf?: unknown[] } } }).properties.apply;
+    expect((applyOf('config-change') as { oneOf: unknown[] }).oneOf).toContainEqual(applyOf('route-change'));
 
     const show = expectReport('tunnel', await runCli(['tunnel', 'show', '--dir', copy, '--json']));
     expect(show).toMatchObject({ flow: 'manual', tunnel: { id: 'tnl_json1', domain: DOMAIN }, token: { present: true }, certificates: null, rotation: null });

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { detectComposeCommand } from '../../src/cli/compose-command.js';
+import { detectComposeCommand } from '../../src/docker/compose-command.js';
 import { parseProxyConfig } from '../../src/deployment/proxy-config.js';
 import { parseEnvFile } from '../../src/deployment/env-file.js';
 import { inspectCertificate } from '../../src/pki/index.js';

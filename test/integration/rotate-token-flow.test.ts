@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { detectComposeCommand } from '../../src/cli/compose-command.js';
+import { detectComposeCommand } from '../../src/docker/compose-command.js';
 import { createTunnelsClient, withWifSettings } from '../../src/anthropic/index.js';
 import type { CloudflaredState, StackControl } from '../../src/docker/stack-control.js';
 import { rotateTunnelToken, type RotationOptions } from '../../src/ops/rotate-token.js';
@@ -188,7 +188,7 @@ describe('rotate-token, manual flow', () => {
     expect(err).toBeInstanceOf(EnvironmentError);
     expect(err.exitCode).toBe(ExitCode.environment);
     expect(err.message).toBe('cloudflared did not register a tunnel connection with the new token within 7s; the previous .env is kept in .env.previous');
-    expect(err.hint).toContain(`cp ${path.join(dir, '.env.previous')} ${path.join(dir, '.env')} && docker compose up -d --force-recreate cloudflared`);
+    expect(err.hint).toContain(`cp ${path.join(dir, '.env.previous')} ${path.join(dir, '.env')} && ${detectComposeCommand() ?? 'mcp-tunnel'} up`);
     expect(stack.events).toEqual(['state', 'recreate', 'wait 7000']);
     expect(mode(dir, '.env.previous')).toBe(0o600);
     expect(parseEnvFile(read(dir, '.env.previous')).TUNNEL_TOKEN).toBe(OLD);

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { detectComposeCommand } from '../../src/cli/compose-command.js';
+import { detectComposeCommand } from '../../src/docker/compose-command.js';
 import { parseProxyConfig } from '../../src/deployment/proxy-config.js';
 import { renderProxyConfig } from '../../src/deployment/proxy-config-render.js';
 import { addRoute, removeRoute } from '../../src/ops/routes.js';
@@ -163,7 +163,7 @@ describe('mcp-tunnel routes (CLI)', () => {
     const removed = await runCli(['routes', 'remove', 'tools', '--dir', dir, '--no-restart']);
     expect(removed.exitCode, removed.stderr).toBe(0);
     expect(removed.stdout).toContain('removed route tools (http://10.0.0.7:9000)');
-    expect(removed.stdout).toContain(`restart it to apply (${detectComposeCommand() ?? 'docker compose'} restart mcp-proxy cloudflared)`);
+    expect(removed.stdout).toContain(`restart it to apply (${detectComposeCommand() ? `${detectComposeCommand()} restart mcp-proxy cloudflared` : 'mcp-tunnel down && mcp-tunnel up'})`);
     expect(fs.readFileSync(configFile, 'utf8')).toBe(HAND_EDITED);
   });
 });

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { detectComposeCommand } from '../../src/cli/compose-command.js';
+import { detectComposeCommand } from '../../src/docker/compose-command.js';
 import { parseEnvFile } from '../../src/deployment/env-file.js';
 import { parseProxyConfig } from '../../src/deployment/proxy-config.js';
 import { inspectCertificate } from '../../src/pki/index.js';

@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { readImages, setImages } from '../../ops/images.js';
 import { printLine, printReport, printStep } from '../output.js';
 import { requireDeploymentDir } from '../deployment-dir.js';
+import { oursOrCompose } from '../../docker/compose-command.js';
 
 interface ImagesCliOptions {
   dir: string;
@@ -19,7 +20,7 @@ export function registerImages(program: Command): void {
     .option('--proxy <ref>', "pin the official proxy to this image (name@sha256:<64 hex>; not for the builtin engine's local image)")
     .option('--cloudflared <ref>', 'pin cloudflared to this image (name@sha256:<64 hex>)')
     .addOption(new Option('--json', 'print the images (and the changes) as JSON (docs/json.md: images)').env('MCP_TUNNEL_JSON'))
-    .addHelpText('after', '\nA new pin is applied by the next `mcp-tunnel up` (or `docker compose up -d`): it recreates the containers that run it.\nExit codes: 0 ok, 2 a reference that is not name@sha256:<64 hex>, nothing written.')
+    .addHelpText('after', () => `\nA new pin is applied by the next ${oursOrCompose('`mcp-tunnel up`', 'up -d').replace(/\(or (.*)\)$/, '(or `$1`)')}: it recreates the containers that run it.\nExit codes: 0 ok, 2 a reference that is not name@sha256:<64 hex>, nothing written.`)
     .action(async (options: ImagesCliOptions) => runImages(options));
 }
 

@@ -10,6 +10,7 @@ import { printLine, printReport, printStep, printWarning } from '../output.js';
 import { askTunnelToken } from '../prompts/init-wizard.js';
 import { readTokenFromSources } from '../token-input.js';
 import { tunnelsApiFromDeployment } from '../wif-client.js';
+import { composeOr, detectComposeCommand, logsCommand } from '../../docker/compose-command.js';
 
 interface RotateOptions {
   dir: string;
@@ -107,7 +108,9 @@ function printProgress(waitTimeoutMs: number): (event: RotationEvent) => void {
 
 function report(result: RotationResult, options: RotateOptions, waitTimeoutMs: number): void {
   const dir = path.resolve(options.dir);
-  const rollback = `to go back to the previous token: cp ${path.join(dir, '.env.previous')} ${path.join(dir, '.env')} && docker compose up -d --force-recreate cloudflared`;
+  // Without compose, mcp-tunnel up recreates cloudflared too: its config hash covers the token in .env.
+  const recreate = composeOr('up -d --force-recreate cloudflared', `mcp-tunnel up --dir ${dir}`);
+  const rollback = `to go back to the previous token: cp ${path.join(dir, '.env.previous')} ${path.join(dir, '.env')} && ${recreate}`;
   const { stack } = result;
   if (options.json) {
     printReport('rotate-token', {
@@ -134,16 +137,16 @@ function report(result: RotationResult, options: RotateOptions, waitTimeoutMs: n
       printStep(`cloudflared registered ${stack.registered} tunnel connections with the new token`);
       return;
     case 'partial':
-      printWarning(`cloudflared registered only ${stack.registered} of ${HEALTHY_CONNECTIONS} tunnel connections within ${Math.round(waitTimeoutMs / 1000)}s; watch: docker compose logs -f cloudflared`);
+      printWarning(`cloudflared registered only ${stack.registered} of ${HEALTHY_CONNECTIONS} tunnel connections within ${Math.round(waitTimeoutMs / 1000)}s; watch: ${logsCommand('-f cloudflared')}`);
       return;
     case 'recreate-failed':
-      throw new EnvironmentError(`the token files are updated, but cloudflared could not be recreated: ${stack.error?.message ?? 'unknown error'}`, stack.error?.hint ?? `run: cd ${dir} && docker compose up -d --force-recreate cloudflared`, undefined, stack.error?.code ?? 'SERVICE_NOT_RECREATED');
+      throw new EnvironmentError(`the token files are updated, but cloudflared could not be recreated: ${stack.error?.message ?? 'unknown error'}`, stack.error?.hint ?? `run: ${detectComposeCommand() ? `cd ${dir} && ${recreate}` : recreate}`, undefined, stack.error?.code ?? 'SERVICE_NOT_RECREATED');
     case 'not-registered':
       throw new EnvironmentError(
         `cloudflared did not register a tunnel connection with the new token within ${Math.round(waitTimeoutMs / 1000)}s; the previous .env is kept in .env.previous`,
         result.flow === 'manual'
-          ? `check the token and \`docker compose logs cloudflared\`; ${rollback}`
-          : `check \`docker compose logs cloudflared\` and egress to the tunnel edge (port 7844); the previous token no longer opens new connections, so rolling back will not help`,
+          ? `check the token and \`${logsCommand('cloudflared')}\`; ${rollback}`
+          : `check \`${logsCommand('cloudflared')}\` and egress to the tunnel edge (port 7844); the previous token no longer opens new connections, so rolling back will not help`,
           undefined, 'TUNNEL_NOT_CONNECTED',
       );
   }

@@ -3,6 +3,7 @@ import { RENEWER_CA_GID, RENEWER_SERVICE } from '../../deployment/compose-file.j
 import { disableAutoRenew, enableAutoRenew, type ScheduleResult } from '../../ops/auto-renew.js';
 import { VERSION } from '../../version.js';
 import { printLine, printStep } from '../output.js';
+import { composeOr, logsCommand, oursOrCompose } from '../../docker/compose-command.js';
 
 interface ScheduleOptions {
   dir: string;
@@ -42,7 +43,7 @@ function print(result: ScheduleResult, options: ScheduleOptions): void {
     if (result.compose === 'removed') printStep(`removed the ${RENEWER_SERVICE} service from ${file}`);
     else printStep(`compose.yaml has no ${RENEWER_SERVICE} service; nothing to remove`);
     if (result.access === 'revoked') printStep('data/ca.key is 0600 again and data/ private to its owner');
-    printLine(`Stop a running renewer:  docker compose up -d --remove-orphans   (project ${result.project})`);
+    printLine(`Stop a running renewer:  ${composeOr('up -d --remove-orphans', 'mcp-tunnel down && mcp-tunnel up')}   (project ${result.project})`);
     printLine('Renew by hand from now on:  mcp-tunnel renew-cert   (exit 10 = not needed yet)');
     return;
   }
@@ -51,5 +52,5 @@ function print(result: ScheduleResult, options: ScheduleOptions): void {
   if (result.buildContext) printStep(`wrote the build context of the renewer image to ${result.buildContext}`);
   if (result.access === 'granted') printStep(`data/ca.key is now readable by group ${RENEWER_CA_GID} (the renewer's only), data/ writable by it (sticky)`);
   printLine(`The renewer runs as ${result.identity.uid}:${result.identity.gid}, daily: a new certificate from the same CA once less than 30 days remain.`);
-  printLine('Start it:  docker compose up -d   (or: mcp-tunnel up)      Watch it:  docker compose logs cert-renewer');
+  printLine(`Start it:  ${oursOrCompose('mcp-tunnel up', 'up -d')}      Watch it:  ${logsCommand('cert-renewer')}`);
 }

@@ -14,6 +14,7 @@ import {
   type Finding,
 } from '../../pki/index.js';
 import { fail, ok, skip, warn, type DoctorFinding } from './types.js';
+import { logsCommand } from '../../docker/compose-command.js';
 
 
 export interface CertificateContext {
@@ -127,7 +128,7 @@ export async function checkCertificates(ctx: CertificateContext): Promise<Doctor
   }
 
   const left = server.notAfter.getTime() - ctx.now.getTime();
-  const renewFix = ctx.renewerScheduled ? 'the cert-renewer service should have renewed it: docker compose logs cert-renewer; renew now with mcp-tunnel renew-cert' : 'mcp-tunnel renew-cert (and schedule it: mcp-tunnel schedule-renewal)';
+  const renewFix = ctx.renewerScheduled ? `the cert-renewer service should have renewed it: ${logsCommand('cert-renewer')}; renew now with mcp-tunnel renew-cert` : 'mcp-tunnel renew-cert (and schedule it: mcp-tunnel schedule-renewal)';
   if (ctx.now.getTime() < server.notBefore.getTime()) {
     out.push(fail('cert.expiry', `data/tls.crt is not valid before ${server.notBefore.toISOString()}`, "check this host's clock; then mcp-tunnel renew-cert --force"));
   } else if (left < 0) {

@@ -9,12 +9,13 @@ import { cloudflaredConnections, connectReachableDocker, HEALTHY_CONNECTIONS, re
 import { checkConfigApplied, checkLogs, checkUpstreamsFromProxy, type ProxyViewContext } from './runtime.js';
 import { fail, ok, skip, warn, type DoctorFinding } from './types.js';
 import { connectTcp } from './upstreams.js';
+import { logsCommand, startHint } from '../../docker/compose-command.js';
 
 /** The token cloudflared will use: .env's TUNNEL_TOKEN (compose reads it there), cross-checked with data/tunnel-token. */
 export function checkToken(envToken: string | undefined, fileToken: string | undefined): DoctorFinding[] {
   const fix = 'copy the tunnel token from the Console into a file and run: mcp-tunnel rotate-token --tunnel-token-file FILE (or re-run init with --tunnel-token-file FILE)';
   if (envToken === undefined || envToken.trim() === '') {
-    return [fail('token.present', 'TUNNEL_TOKEN is not set in .env: docker compose refuses to start and cloudflared cannot connect', fix)];
+    return [fail('token.present', 'TUNNEL_TOKEN is not set in .env: the stack does not start and cloudflared cannot connect', fix)];
   }
   const out: DoctorFinding[] = [ok('token.present', 'TUNNEL_TOKEN is set in .env')];
   try {
@@ -48,11 +49,11 @@ export interface StackContext {
 }
 
 function containerFinding(id: string, service: string, c: ContainerDetails | undefined): DoctorFinding {
-  if (!c) return warn(id, `no ${service} container`, 'start the stack: mcp-tunnel up (or docker compose up -d)');
-  if (c.restarting) return fail(id, `${c.name} keeps restarting (${c.restartCount} restarts; last exit code ${c.exitCode})`, `see why: docker compose logs --tail 50 ${service}`);
-  if (!c.running) return fail(id, `${c.name} is ${c.status} (exit code ${c.exitCode}${c.error ? `: ${c.error}` : ''})`, `see why: docker compose logs --tail 50 ${service}; then mcp-tunnel up`);
+  if (!c) return warn(id, `no ${service} container`, startHint());
+  if (c.restarting) return fail(id, `${c.name} keeps restarting (${c.restartCount} restarts; last exit code ${c.exitCode})`, `see why: ${logsCommand(`--tail 50 ${service}`)}`);
+  if (!c.running) return fail(id, `${c.name} is ${c.status} (exit code ${c.exitCode}${c.error ? `: ${c.error}` : ''})`, `see why: ${logsCommand(`--tail 50 ${service}`)}; then mcp-tunnel up`);
   if (c.hasHealthcheck && c.health === 'unhealthy') {
-    return fail(id, `${c.name} is unhealthy: ${c.healthLog.at(-1) ?? 'healthcheck failing'}`, `docker compose logs --tail 50 ${service}`);
+    return fail(id, `${c.name} is unhealthy: ${c.healthLog.at(-1) ?? 'healthcheck failing'}`, logsCommand(`--tail 50 ${service}`));
   }
   if (c.hasHealthcheck && c.health !== 'healthy') return warn(id, `${c.name} is running, health ${c.health ?? 'unknown'} (still starting?)`, 'run doctor again in a minute');
   return ok(id, `${c.name} is running${c.hasHealthcheck ? ' and healthy' : ''}`);
@@ -111,14 +112,14 @@ async function checkConnections(conn: DockerConnection, cf: ContainerDetails | u
   try {
     count = await cloudflaredConnections(conn, cf);
   } catch (err) {
-    return warn('cloudflared.connections', `cannot read cloudflared's log: ${(err as Error).message}`, `docker compose logs ${COMPOSE_SERVICES.cloudflared}`);
+    return warn('cloudflared.connections', `cannot read cloudflared's log: ${(err as Error).message}`, logsCommand(COMPOSE_SERVICES.cloudflared));
   }
   const upFor = cf.startedAt ? ctx.now.getTime() - cf.startedAt.getTime() : Infinity;
   const outboundFix = 'check outbound TCP and UDP 7844 to 198.41.192.0/19 and 2606:4700:a0::/44 (doctor\'s egress checks), and the token (mcp-tunnel rotate-token)';
   if (count >= HEALTHY_CONNECTIONS) return ok('cloudflared.connections', `cloudflared registered ${count} tunnel connections (healthy: ${HEALTHY_CONNECTIONS})`);
   if (count > 0) return warn('cloudflared.connections', `cloudflared registered ${count} of ${HEALTHY_CONNECTIONS} tunnel connections`, upFor < 60_000 ? 'it started less than a minute ago: run doctor again shortly' : outboundFix);
   if (upFor < 30_000) return warn('cloudflared.connections', 'cloudflared has not registered a tunnel connection yet (started under 30 s ago)', 'run doctor again shortly');
-  return fail('cloudflared.connections', 'cloudflared has registered no tunnel connection: Claude cannot reach the proxy', `${outboundFix}; details: docker compose logs ${COMPOSE_SERVICES.cloudflared}`);
+  return fail('cloudflared.connections', 'cloudflared has registered no tunnel connection: Claude cannot reach the proxy', `${outboundFix}; details: ${logsCommand(COMPOSE_SERVICES.cloudflared)}`);
 }
 
 /** Where cloudflared dials (docs/contract.md §1). The hostnames are Cloudflare's documented edge discovery names. */

@@ -5,6 +5,8 @@ import type { Ipv4Cidr, Upstream } from '../../deployment/validate.js';
 import { IpValidationError, UpstreamGuard } from '../../proxy/upstream-guard.js';
 import type { ConfigRoute } from './config.js';
 import { fail, ok, skip, warn, type DoctorFinding } from './types.js';
+import { COMPOSE_SERVICES } from '../../deployment/compose-file.js';
+import { restartCommand } from '../../docker/compose-command.js';
 
 /**
  * Per route, as the proxy would do it: resolve the upstream (IPv4, every address) and check each against
@@ -102,7 +104,7 @@ async function checkOne(route: ConfigRoute, up: Upstream, ctx: UpstreamContext):
         fail(
           `upstream.allowed.${name}`,
           `${err.message}${up.writtenHost ? ` (written ${up.writtenHost})` : ''}: the proxy refuses every request for ${name} (${up.url}; upstream.allowed_ips is ${ranges})`,
-          `if ${err.ip} is really your MCP server, add "${err.ip}/32" to upstream.allowed_ips in ${REL} (the list replaces the defaults: keep every range you use), then restart the proxy: docker compose restart mcp-proxy cloudflared`,
+          `if ${err.ip} is really your MCP server, add "${err.ip}/32" to upstream.allowed_ips in ${REL} (the list replaces the defaults: keep every range you use), then restart the proxy: ${restartCommand([COMPOSE_SERVICES.proxy, COMPOSE_SERVICES.cloudflared])}`,
         ),
       );
       out.push(skip(`upstream.reachable.${name}`, 'not tried: the proxy would refuse the address'));
