@@ -55,7 +55,7 @@ describe.skipIf(!dockerReady)('init --sample-server, then up and probe hello', (
 
   it('routes remove hello + deleting the service undoes it', async () => {
     // The proxy needs one route: the real server's comes first (only written here, never contacted).
-    expect((await d.cli(['routes', 'add', 'docs', 'http://10.0.0.5:8080', '--dir', d.dir, '--no-restart'])).exitCode).toBe(0);
+    expect((await d.cli(['routes', 'add', 'docs', 'http://docs-mcp:8080', '--dir', d.dir, '--no-restart'])).exitCode).toBe(0);
     const removed = await d.cli(['routes', 'remove', 'hello', '--dir', d.dir, '--no-restart']);
     expect(removed.exitCode, removed.stderr).toBe(0);
     const composeFile = path.join(d.dir, 'compose.yaml');

@@ -26,7 +26,7 @@ beforeAll(() => {
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
 const initArgs = (dir: string, extra: string[] = []): string[] => [
-  'init', '--dir', dir, '--tunnel-id', 'tnl_conv1', '--tunnel-domain', DOMAIN, '--tunnel-token-file', tokenFile, '--route', 'docs=http://10.0.0.5:8080', ...extra,
+  'init', '--dir', dir, '--tunnel-id', 'tnl_conv1', '--tunnel-domain', DOMAIN, '--tunnel-token-file', tokenFile, '--route', 'docs=http://docs-mcp:8080', ...extra,
 ];
 const newDir = (): string => path.join(fs.mkdtempSync(path.join(work, 'dep-')), 'deployment');
 
@@ -166,7 +166,7 @@ describe('init conventions', () => {
     fs.writeFileSync(jwt, 'x.y.z', { mode: 0o600 });
     const dir = newDir();
     // An API URL on loopback where nothing listens: a dry run must not even try it.
-    const dry = await runCli(['init', '--flow', 'wif', '--dir', dir, '--federation-rule-id', 'fdrl_abc', '--organization-id', '12345678-90ab-cdef-1234-567890abcdef', '--identity-token-file', jwt, '--api-url', 'http://127.0.0.1:9', '--route', 'docs=http://10.0.0.5:8080', '--dry-run']);
+    const dry = await runCli(['init', '--flow', 'wif', '--dir', dir, '--federation-rule-id', 'fdrl_abc', '--organization-id', '12345678-90ab-cdef-1234-567890abcdef', '--identity-token-file', jwt, '--api-url', 'http://127.0.0.1:9', '--route', 'docs=http://docs-mcp:8080', '--dry-run']);
     expect(dry.exitCode, dry.stderr).toBe(0);
     expect(dry.stdout).toMatch(/create a new tunnel/);
     expect(dry.stdout).toContain('dry run: no API request was made and nothing was written');
@@ -193,7 +193,7 @@ describe('init conventions', () => {
     // ... and on an existing deployment it touches nothing either.
     await runCli(initArgs(dir));
     const before = snapshotTree(dir);
-    const again = await runCli(initArgs(dir, ['--dry-run', '--route', 'wiki=http://10.0.0.6:80']));
+    const again = await runCli(initArgs(dir, ['--dry-run', '--route', 'wiki=http://wiki-mcp:80']));
     expect(again.exitCode).toBe(0);
     expect(snapshotTree(dir)).toEqual(before);
   });

@@ -22,7 +22,7 @@ beforeAll(async () => {
   tokenFile = path.join(work, 'token');
   fs.writeFileSync(tokenFile, fakeTunnelToken(), { mode: 0o644 });
   deployment = path.join(work, 'dep');
-  const r = await runCli(['init', '--dir', deployment, '--tunnel-id', 'tnl_01abc', '--tunnel-domain', 'abcd1234.tunnel.anthropic.com', '--tunnel-token-file', tokenFile, '--route', 'docs=http://10.0.0.5:8080']);
+  const r = await runCli(['init', '--dir', deployment, '--tunnel-id', 'tnl_01abc', '--tunnel-domain', 'abcd1234.tunnel.anthropic.com', '--tunnel-token-file', tokenFile, '--route', 'docs=http://docs-mcp:8080']);
   expect(r.exitCode).toBe(0);
   // Writable by root only (0755 root-owned; 0555 when the tests are not root).
   fs.mkdirSync(path.join(work, 'locked'), { mode: 0o755 });
@@ -40,7 +40,7 @@ function expectOneLineAndHint(r: CliResult, exitCode: number, message: RegExp): 
   expect(r.stderr).not.toMatch(/unexpected failure|at .*\.js:\d+/);
 }
 
-const initArgs = (dir: string): string[] => ['init', '--dir', dir, '--tunnel-id', 'tnl_01abc', '--tunnel-domain', 'abcd1234.tunnel.anthropic.com', '--tunnel-token-file', tokenFile, '--route', 'docs=http://10.0.0.5:8080'];
+const initArgs = (dir: string): string[] => ['init', '--dir', dir, '--tunnel-id', 'tnl_01abc', '--tunnel-domain', 'abcd1234.tunnel.anthropic.com', '--tunnel-token-file', tokenFile, '--route', 'docs=http://docs-mcp:8080'];
 
 interface Case {
   name: string;
