@@ -43,11 +43,11 @@ async function configFile(name: string, text: string): Promise<string> {
 
 describe('mcp-tunnel proxy: config errors', () => {
   it.each([
-    ['routes as a list', base('  - hello: "http://10.0.0.1:8080"'), /routes must be a map of hostname to upstream URL, not a list/],
-    ['an upstream with a path', base('  hello: "http://10.0.0.1:8080/mcp"'), /invalid upstream for route "hello".*\(must be scheme:\/\/host:port\)/],
+    ['routes as a list', base('  - hello: "http://hello-mcp:8080"'), /routes must be a map of hostname to upstream URL, not a list/],
+    ['an upstream with a path', base('  hello: "http://hello-mcp:8080/mcp"'), /invalid upstream for route "hello".*\(must be scheme:\/\/host:port\)/],
     [
       'allowed_ips with disable_ip_validation',
-      base('  hello: "http://10.0.0.1:8080"', 'upstream:\n  allowed_ips: ["10.0.0.0/8"]\n  disable_ip_validation: true'),
+      base('  hello: "http://hello-mcp:8080"', 'upstream:\n  allowed_ips: ["10.0.0.0/8"]\n  disable_ip_validation: true'),
       /upstream\.allowed_ips and upstream\.disable_ip_validation are mutually exclusive/,
     ],
   ])('%s: one error line, exit 2', async (_name, text, message) => {
@@ -62,14 +62,14 @@ describe('mcp-tunnel proxy: config errors', () => {
   });
 
   it('accepts the official image argument -config FILE', async () => {
-    const file = await configFile('bad2.yaml', base('  - hello: "http://10.0.0.1:8080"'));
+    const file = await configFile('bad2.yaml', base('  - hello: "http://hello-mcp:8080"'));
     const res = await runCli(['proxy', '-config', file], { timeoutMs: 20_000 });
     expect(res.exitCode).toBe(2);
     expect(res.stderr).toMatch(/not a list/);
   });
 
   it('names an unreadable certificate', async () => {
-    const file = await configFile('nocert.yaml', base('  hello: "http://10.0.0.1:8080"').replace('cert_file: tls.crt', 'cert_file: missing.crt'));
+    const file = await configFile('nocert.yaml', base('  hello: "http://hello-mcp:8080"').replace('cert_file: tls.crt', 'cert_file: missing.crt'));
     const res = await runCli(['proxy', '--config', file], { timeoutMs: 20_000 });
     expect(res.exitCode).toBe(2);
     expect(res.stderr.split('\n')[0]).toMatch(/^error: tls: cannot read .*missing\.crt \(ENOENT\)/);
@@ -156,7 +156,7 @@ describe('the proxy bundle (the image entry point)', () => {
   });
 
   it('reports a config error as the CLI does, and hands other commands to the CLI bundle', async () => {
-    const file = await configFile('bad3.yaml', base('  - hello: "http://10.0.0.1:8080"'));
+    const file = await configFile('bad3.yaml', base('  - hello: "http://hello-mcp:8080"'));
     const bad = await execa(process.execPath, [bundle, 'proxy', '-config', file], { reject: false, timeout: 20_000 });
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr.split('\n')[0]).toMatch(/^error: .*not a list/);
