@@ -9,6 +9,7 @@ import {
   validateWorkspaceId,
   type TunnelsApi,
 } from '../anthropic/index.js';
+import { Option, type Command } from 'commander';
 import { ValidationError } from '../errors.js';
 import { apiTuning, resolveIdentitySource } from './commands/init-wif.js';
 
@@ -17,6 +18,14 @@ export interface WifClientFlags {
   identityTokenFile?: string;
   identityTokenCommand?: string;
   apiUrl?: string;
+}
+
+/** Adds the WifClientFlags to a command, each with its environment twin. */
+export function addWifClientOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--identity-token-file <file>', 'wif: override the identity token file stored in .env').env('ANTHROPIC_IDENTITY_TOKEN_FILE'))
+    .addOption(new Option('--identity-token-command <cmd>', 'wif: override the identity token command stored in .env').env('MCP_TUNNEL_IDENTITY_TOKEN_COMMAND'))
+    .addOption(new Option('--api-url <url>', 'wif: override the API base URL stored in .env').env('MCP_TUNNEL_API_URL'));
 }
 
 /**

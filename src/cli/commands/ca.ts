@@ -11,7 +11,7 @@ import { TUNNEL_PROTOCOL } from '../../probe/index.js';
 import { isInteractive } from '../interactive.js';
 import { bold, printLine, printReport, printStep } from '../output.js';
 import { askConfirm } from '../prompts/init-wizard.js';
-import { tunnelsApiFromDeployment, type WifClientFlags } from '../wif-client.js';
+import { addWifClientOptions, tunnelsApiFromDeployment, type WifClientFlags } from '../wif-client.js';
 
 interface CaRotateCliOptions extends WifClientFlags {
   dir: string;
@@ -28,7 +28,7 @@ interface CaRotateCliOptions extends WifClientFlags {
 
 export function registerCa(program: Command): void {
   const ca = program.command('ca').description("The tunnel's CA");
-  ca.command('rotate')
+  addWifClientOptions(ca.command('rotate'))
     .description('Replace the CA without downtime: register the new CA beside the old one, switch the proxy, then archive (or revoke) the old one')
     .addOption(new Option('--dir <dir>', 'deployment directory').env('MCP_TUNNEL_DIR').default('.'))
     .addOption(new Option('--ca-key <type>', 'key type of the new CA').choices(['ecdsa', 'rsa']).env('MCP_TUNNEL_CA_KEY').default('ecdsa'))
@@ -40,9 +40,6 @@ export function registerCa(program: Command): void {
     .addOption(new Option('--proxy <url>', "the proxy's WebSocket URL, to see it serve the new certificate").env('MCP_TUNNEL_PROXY_URL').default(TUNNEL_PROTOCOL.defaultProxyUrl))
     .addOption(new Option('--wait-timeout <duration>', 'how long to wait for the proxy to serve the new certificate (e.g. 1m)').env('MCP_TUNNEL_WAIT_TIMEOUT').default('60s'))
     .option('--skip-confirm', 'do not wait to see the proxy serve the new certificate (a stack that is not running)')
-    .addOption(new Option('--identity-token-file <file>', 'wif: override the identity token file stored in .env').env('ANTHROPIC_IDENTITY_TOKEN_FILE'))
-    .addOption(new Option('--identity-token-command <cmd>', 'wif: override the identity token command stored in .env').env('MCP_TUNNEL_IDENTITY_TOKEN_COMMAND'))
-    .addOption(new Option('--api-url <url>', 'wif: override the API base URL stored in .env').env('MCP_TUNNEL_API_URL'))
     .addHelpText(
       'after',
       '\nState is kept in data/ca-rotation.json: an interrupted rotation completes when run again. The old CA stays in\n' +

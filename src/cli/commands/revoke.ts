@@ -1,10 +1,11 @@
 import { input } from '@inquirer/prompts';
 import { Command, Option } from 'commander';
-import { checkFileSource, commandSource, createTunnelsClient, DEFAULT_API_URL, fileSource, WIF_ENV_KEYS, type IdentityTokenSource } from '../../anthropic/index.js';
+import { checkFileSource, createTunnelsClient, DEFAULT_API_URL, WIF_ENV_KEYS } from '../../anthropic/index.js';
 import { AbortedError, ValidationError } from '../../errors.js';
 import { archiveTunnel, checkConfirmation, consoleArchiveSteps, detachStep, readRevokeContext, remainingSteps, stopStep, type RevokeContext } from '../../ops/revoke.js';
 import { stackRunning } from '../../ops/stack.js';
 import { isInteractive } from '../interactive.js';
+import { resolveIdentitySource } from './init-wif.js';
 import { bold, printLine, printReport, printStep, printWarning } from '../output.js';
 
 export interface RevokeOptions {
@@ -48,17 +49,6 @@ export function registerRevoke(program: Command): void {
     });
 }
 
-function identitySource(options: RevokeOptions, ctx: RevokeContext): IdentityTokenSource | undefined {
-  if (options.identityTokenFile && options.identityTokenCommand) {
-    throw new ValidationError('--identity-token-file and --identity-token-command are mutually exclusive', 'give the identity token one way only', 'FLAGS_CONFLICT');
-  }
-  if (options.identityTokenFile) return fileSource(options.identityTokenFile, '--identity-token-file');
-  if (options.identityTokenCommand) return commandSource(options.identityTokenCommand, '--identity-token-command');
-  if (process.env.ANTHROPIC_IDENTITY_TOKEN) return { kind: 'value', value: process.env.ANTHROPIC_IDENTITY_TOKEN, origin: 'ANTHROPIC_IDENTITY_TOKEN' };
-  if (ctx.wif.identityTokenFile) return fileSource(ctx.wif.identityTokenFile, `${WIF_ENV_KEYS.identityTokenFile} in .env`);
-  if (ctx.wif.identityTokenCommand) return commandSource(ctx.wif.identityTokenCommand, `${WIF_ENV_KEYS.identityTokenCommand} in .env`);
-  return undefined;
-}
 
 /** What revoke did, for a caller that reports it as JSON (teardown --revoke --json). */
 export interface RevokeOutcome {
@@ -114,7 +104,7 @@ export async function runRevoke(options: RevokeOptions, quiet = false): Promise<
       'WIF_SETTINGS_MISSING',
     );
   }
-  const identity = identitySource(options, ctx);
+  const identity = resolveIdentitySource(options, ctx.wif);
   if (!identity) throw new ValidationError('no identity token source for the programmatic flow', `pass --identity-token-file FILE (or set ANTHROPIC_IDENTITY_TOKEN), or archive in the Console (--flow manual)`, 'IDENTITY_TOKEN_SOURCE_MISSING');
   await checkFileSource(identity);
   const apiUrl = ctx.wif.apiUrl ?? DEFAULT_API_URL;

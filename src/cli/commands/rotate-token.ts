@@ -9,7 +9,7 @@ import { startCommandLine } from '../compose-command.js';
 import { printLine, printReport, printStep, printWarning } from '../output.js';
 import { askTunnelToken } from '../prompts/init-wizard.js';
 import { readTokenFromSources } from '../token-input.js';
-import { tunnelsApiFromDeployment } from '../wif-client.js';
+import { addWifClientOptions, tunnelsApiFromDeployment } from '../wif-client.js';
 import { composeOr, detectComposeCommand, logsCommand } from '../../docker/compose-command.js';
 
 interface RotateOptions {
@@ -29,16 +29,12 @@ interface RotateOptions {
 export const DEFAULT_WAIT_TIMEOUT_SEC = 120;
 
 export function registerRotateToken(program: Command): void {
-  program
-    .command('rotate-token')
+  addWifClientOptions(program.command('rotate-token'))
     .description('Replace the tunnel token: through the Tunnels API (wif) or from the Console (manual); then recreate cloudflared')
     .addOption(new Option('--dir <dir>', 'deployment directory').env('MCP_TUNNEL_DIR').default('.'))
     .option('--reason <text>', 'wif: reason recorded with the rotation')
     .addOption(new Option('--tunnel-token-file <file>', 'manual: read the new token from FILE').env('MCP_TUNNEL_TOKEN_FILE'))
     .option('--tunnel-token-stdin', 'manual: read the new token from standard input')
-    .addOption(new Option('--identity-token-file <file>', 'wif: override the identity token file stored in .env').env('ANTHROPIC_IDENTITY_TOKEN_FILE'))
-    .addOption(new Option('--identity-token-command <cmd>', 'wif: override the identity token command stored in .env').env('MCP_TUNNEL_IDENTITY_TOKEN_COMMAND'))
-    .addOption(new Option('--api-url <url>', 'wif: override the API base URL stored in .env').env('MCP_TUNNEL_API_URL'))
     .addOption(new Option('--wait-timeout <duration>', 'how long to wait for cloudflared to register (e.g. 2m)').env('MCP_TUNNEL_WAIT_TIMEOUT').default(`${DEFAULT_WAIT_TIMEOUT_SEC}s`))
     .option('--force', 'manual: accept a token of another tunnel than the current one')
     .addOption(new Option('--non-interactive', 'never prompt (implied without a TTY or under CI)').env('MCP_TUNNEL_NON_INTERACTIVE'))

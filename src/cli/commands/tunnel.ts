@@ -4,7 +4,7 @@ import { readTextIfExists } from '../../deployment/atomic-file.js';
 import { deploymentPaths } from '../../deployment/layout.js';
 import { showTunnel, type TunnelReport } from '../../ops/tunnel-show.js';
 import { bold, printLine, printReport } from '../output.js';
-import { tunnelsApiFromDeployment, type WifClientFlags } from '../wif-client.js';
+import { addWifClientOptions, tunnelsApiFromDeployment, type WifClientFlags } from '../wif-client.js';
 
 interface TunnelShowOptions extends WifClientFlags {
   dir: string;
@@ -14,15 +14,11 @@ interface TunnelShowOptions extends WifClientFlags {
 
 export function registerTunnel(program: Command): void {
   const tunnel = program.command('tunnel').description("The deployment's tunnel");
-  tunnel
-    .command('show')
+  addWifClientOptions(tunnel.command('show'))
     .description("Tunnel id and domain, token, local CA and server certificate; programmatic flow: the tunnel's certificates from the API, with ours marked")
     .addOption(new Option('--dir <dir>', 'deployment directory').env('MCP_TUNNEL_DIR').default('.'))
     .addOption(new Option('--json', 'print the result as JSON (docs/json.md: tunnel)').env('MCP_TUNNEL_JSON'))
     .addOption(new Option('--offline', 'wif: do not ask the Tunnels API (show what data/ holds)').env('MCP_TUNNEL_OFFLINE'))
-    .addOption(new Option('--identity-token-file <file>', 'wif: override the identity token file stored in .env').env('ANTHROPIC_IDENTITY_TOKEN_FILE'))
-    .addOption(new Option('--identity-token-command <cmd>', 'wif: override the identity token command stored in .env').env('MCP_TUNNEL_IDENTITY_TOKEN_COMMAND'))
-    .addOption(new Option('--api-url <url>', 'wif: override the API base URL stored in .env').env('MCP_TUNNEL_API_URL'))
     .action(async (options: TunnelShowOptions) => {
       const envText = await readTextIfExists(deploymentPaths(options.dir).env).catch(() => undefined);
       const api = readWifSettings(envText).flow === 'wif' && !options.offline ? await tunnelsApiFromDeployment(options, envText, options.dir) : undefined;
