@@ -10,6 +10,7 @@
 //   npx tsc -p bench/results/base-src/tsconfig.build.json --outDir bench/results/base
 //   npm run build
 //   node bench/ab.mjs --a bench/results/base --b dist [--conns 64] [--seconds 5] [--reps 5]
+//   node bench/ab.mjs --a dist --b dist --b-node-options "--max-semi-space-size=2"   (one build, two settings)
 //
 // A build must live inside the repository (bench/results/ is git-ignored) so its imports resolve to
 // node_modules. Everything is on 127.0.0.1; every process is stopped at the end, even on failure.
@@ -30,6 +31,10 @@ const opt = (name, dflt) => {
 const A = path.resolve(ROOT, opt('a', 'dist'));
 const B = path.resolve(ROOT, opt('b', 'dist'));
 const CONNS = Math.max(2, Number(opt('conns', 16)));
+// Node options of each proxy process (e.g. --a-node-options "--max-semi-space-size=2"): compares settings
+// of one build as well as two builds.
+const A_NODE_OPTIONS = (opt('a-node-options', '') ?? '').split(' ').filter(Boolean);
+const B_NODE_OPTIONS = (opt('b-node-options', '') ?? '').split(' ').filter(Boolean);
 const SECONDS = Math.min(30, Math.max(1, Number(opt('seconds', 5))));
 const REPS = Math.min(20, Math.max(1, Number(opt('reps', 5))));
 const DOMAIN = 'abcd1234.tunnel.example.com';
@@ -53,17 +58,20 @@ async function main() {
     await writeFile(path.join(dir, 'tls.key'), server.keyPem, { mode: 0o600 });
     const up = children.fork(path.join(LIB, 'upstream.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }, 'upstream');
     const { port: upstreamPort } = await nextMessage(up, 'ready', 10_000, 'upstream');
-    const start = async (name, dist) => {
+    const start = async (name, dist, nodeOptions) => {
       const config = path.join(dir, `${name}.yaml`);
       await writeFile(
         config,
         `listen_addr: "127.0.0.1:0"\nlog_level: info\ntunnel_domain: ${DOMAIN}\ntls:\n  cert_file: ${dir}/tls.crt\n  key_file: ${dir}/tls.key\nroutes:\n  mcp: "http://127.0.0.1:${upstreamPort}"\nupstream:\n  allowed_ips: ["127.0.0.1/32"]\nadmin:\n  listen_addr: "127.0.0.1:0"\n`,
       );
-      const child = children.fork(path.join(LIB, 'proxy-runner.mjs'), [config], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env, BENCH_PROXY_DIST: dist } }, `proxy-${name}`);
+      // Logs go to a pipe that is read, as a container's stdout is read by Docker's log driver: their cost
+      // (one write per flush, a reader woken) is part of the proxy's cost per request.
+      const child = children.fork(path.join(LIB, 'proxy-runner.mjs'), [config], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], execArgv: nodeOptions, env: { ...process.env, BENCH_PROXY_DIST: dist } }, `proxy-${name}`);
+      child.stdout.resume();
       const { port } = await nextMessage(child, 'ready', 20_000, `proxy ${name}`);
       return { name, child, target: { wsUrl: `ws://127.0.0.1:${port}/`, servername: HOST, ca: ca.certPem, hostHeader: HOST } };
     };
-    const proxies = [await start('A', A), await start('B', B)];
+    const proxies = [await start('A', A, A_NODE_OPTIONS), await start('B', B, B_NODE_OPTIONS)];
     const perRequest = { A: [], B: [] };
     for (let rep = 0; rep < REPS; rep++) {
       const gens = proxies.flatMap((p) =>

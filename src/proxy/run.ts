@@ -21,6 +21,9 @@ export async function runProxy(configPath: string): Promise<void> {
   // The JSON log IS the proxy's output: the one place outside the CLI's output module that writes to stdout.
   process.stdout.on('error', () => undefined);
   const logger = createJsonLogger({ level: config.logLevel, write: (chunk) => void process.stdout.write(chunk) });
+  // Batched lines are not lost when the process ends without close() (a crash, process.exit elsewhere): a
+  // write to a pipe or file is synchronous here, so it completes inside the 'exit' handler.
+  process.once('exit', () => logger.flush());
   const proxy = await startProxy({ config, configPath, logger });
 
   await new Promise<void>((resolve) => {

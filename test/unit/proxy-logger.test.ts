@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { createJsonLogger, errorText, pathWithoutQuery } from '../../src/proxy/logger.js';
+import { describe, expect, it, vi } from 'vitest';
+import { createJsonLogger, errorText, FLUSH_BYTES, FLUSH_INTERVAL_MS, pathWithoutQuery } from '../../src/proxy/logger.js';
 
 describe('createJsonLogger', () => {
   const fixed = () => new Date('2026-01-02T03:04:05.000Z');
@@ -23,18 +23,46 @@ describe('createJsonLogger', () => {
     expect(log.isEnabled('error')).toBe(true);
   });
 
-  it('batches lines of one event-loop turn into one write, and flush() writes at once', async () => {
+  it('batches info lines for up to the flush interval into one write, and flush() writes at once', async () => {
+    vi.useFakeTimers();
+    try {
+      const out: string[] = [];
+      const log = createJsonLogger({ level: 'debug', write: (c) => out.push(c), now: fixed });
+      log.info('a');
+      log.info('b');
+      vi.advanceTimersByTime(FLUSH_INTERVAL_MS - 1);
+      expect(out).toHaveLength(0);
+      vi.advanceTimersByTime(1);
+      expect(out).toHaveLength(1);
+      expect(out[0]!.split('\n')).toHaveLength(3);
+      log.info('c');
+      log.flush();
+      expect(out).toHaveLength(2);
+      vi.advanceTimersByTime(FLUSH_INTERVAL_MS);
+      expect(out).toHaveLength(2);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('writes a warning at the end of the current turn, with the info lines before it, in order', async () => {
     const out: string[] = [];
     const log = createJsonLogger({ level: 'debug', write: (c) => out.push(c), now: fixed });
     log.info('a');
-    log.info('b');
+    log.warn('w');
     expect(out).toHaveLength(0);
     await new Promise((r) => setImmediate(r));
+    expect(out.join('').trim().split('\n').map((l) => (JSON.parse(l) as { msg: string }).msg)).toEqual(['a', 'w']);
+  });
+
+  it('writes a full batch at once, so the buffer stays bounded', () => {
+    const out: string[] = [];
+    const log = createJsonLogger({ level: 'debug', write: (c) => out.push(c), now: fixed });
+    const big = 'x'.repeat(1024);
+    for (let i = 0; i < 70; i++) log.info('line', { big });
     expect(out).toHaveLength(1);
-    expect(out[0]!.split('\n')).toHaveLength(3);
-    log.info('c');
+    expect(out[0]!.length).toBeGreaterThanOrEqual(FLUSH_BYTES);
     log.flush();
-    expect(out).toHaveLength(2);
   });
 
   it('never lets a field overwrite the envelope, and renders errors as text', () => {
