@@ -439,21 +439,34 @@ async function askMemory(child) {
   return { ...Object.fromEntries(Object.entries(usage).map(([k, v]) => [k, round(v / 1e6, 1)])), openConnections: open };
 }
 
+/** Node's own floor for the idle test (bench/lib/tls-floor.mjs): TLS sessions over a JS stream, nothing else. */
+async function startTlsFloor(pki) {
+  const child = children.fork(path.join(LIB, 'tls-floor.mjs'), [pki.cert, pki.key], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] }, 'tls-floor');
+  const { port } = await nextMessage(child, 'ready', 20_000, 'tls floor');
+  return { child, port, logStats: { warnings: 0 }, entry: 'floor' };
+}
+
 async function idle(env, entry) {
   log(`idle: fresh proxy (${entry} entry), ${IDLE_CONNS} tunnel connections`);
-  const proxy = entry === 'go' ? await startGo(env.dir, env.upstream.port, env.pki, env.goBin.bin) : await startProxy(env.dir, env.upstream.port, env.pki, entry);
+  const proxy =
+    entry === 'go'
+      ? await startGo(env.dir, env.upstream.port, env.pki, env.goBin.bin)
+      : entry === 'floor'
+        ? await startTlsFloor(env.pki)
+        : await startProxy(env.dir, env.upstream.port, env.pki, entry);
   const gens = [];
   try {
     await sleep(1_500);
     const rssBaseline = rssBytes(proxy.child.pid);
-    const target = { wsUrl: `ws://127.0.0.1:${proxy.port}/`, servername: ROUTE_HOST, ca: env.pki.caPem, hostHeader: ROUTE_HOST };
+    const target = { wsUrl: `ws://127.0.0.1:${proxy.port}/`, host: '127.0.0.1', port: proxy.port, servername: ROUTE_HOST, ca: env.pki.caPem, hostHeader: ROUTE_HOST };
     const shares = split(IDLE_CONNS, GENERATORS);
     const cpu0 = cpuSeconds(proxy.child.pid);
     const t0 = performance.now();
     for (const [i, n] of shares.entries()) {
       const g = children.fork(path.join(LIB, 'generator.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }, `idle-generator-${i}`);
       gens.push(g);
-      g.send({ type: 'job', job: { kind: 'idle', path: 'tunnel', target, conns: n, openConcurrency: 16 } });
+      // The floor has no WebSocket: the same client speaks TLS straight over TCP to it (its 'nginx' path).
+      g.send({ type: 'job', job: { kind: 'idle', path: entry === 'floor' ? 'nginx' : 'tunnel', target, conns: n, openConcurrency: 16 } });
     }
     const readies = await Promise.all(gens.map((g, i) => nextMessage(g, 'ready', 120_000, `idle generator ${i}`)));
     const openMs = performance.now() - t0;
@@ -480,7 +493,13 @@ async function idle(env, entry) {
     const row = {
       entry,
       entryCommand:
-        entry === 'lean' ? 'node bench/lib/proxy-runner.mjs (startProxy, default metrics on)' : entry === 'go' ? `Go peer (goref, ${env.goBin.version})` : 'node dist/bundle/mcp-proxy.cjs proxy --config F (the builtin image entry)',
+        entry === 'lean'
+          ? 'node bench/lib/proxy-runner.mjs (startProxy, default metrics on)'
+          : entry === 'go'
+            ? `Go peer (goref, ${env.goBin.version})`
+            : entry === 'floor'
+              ? "Node's floor: bare TLS sessions over a JS stream (bench/lib/tls-floor.mjs)"
+              : 'node dist/bundle/mcp-proxy.cjs proxy --config F (the builtin image entry)',
       connections: IDLE_CONNS,
       opened,
       openFailed: failed,
@@ -588,7 +607,7 @@ async function main() {
     }
     if (parts.has('idle')) {
       results.idle = [];
-      for (const entry of ['lean', 'bundle', ...(env.goBin ? ['go'] : [])]) results.idle.push(await idle(env, entry));
+      for (const entry of ['lean', 'bundle', 'floor', ...(env.goBin ? ['go'] : [])]) results.idle.push(await idle(env, entry));
     }
   } finally {
     await children.stopAll();

@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
 import Pool from 'undici/lib/dispatcher/pool.js';
 import type { Upstream } from '../deployment/validate.js';
+import { STREAM_HIGH_WATER_MARK } from './buffers.js';
 import { clientResponseHeaders } from './headers.js';
 import type { Logger } from './logger.js';
 import { errorText } from './logger.js';
@@ -61,6 +62,9 @@ export class UpstreamPool {
         timeout: options.connectTimeoutMs,
         keepAlive: true,
         keepAliveInitialDelay: 15_000,
+        // undici passes its connect options on to net.connect / tls.connect (its own default is 64 KiB for
+        // TCP): the upstream socket holds no more than the other layers. Not in undici's types.
+        ...({ highWaterMark: STREAM_HIGH_WATER_MARK } as object),
         // The checked address is what the socket connects to: no second lookup (DNS rebinding).
         ...(options.guard.lookup ? { lookup: options.guard.lookup } : {}),
         ...(https && options.ca ? { ca: options.ca } : {}),

@@ -1,5 +1,6 @@
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
+import { STREAM_HIGH_WATER_MARK } from './buffers.js';
 import type { Logger } from './logger.js';
 import { errorText } from './logger.js';
 import type { ProxyMetrics } from './metrics.js';
@@ -35,6 +36,8 @@ export function startInnerTls(stream: Duplex, options: InnerTlsOptions): tls.TLS
     ALPNProtocols: INNER_ALPN,
     requestCert: false,
     rejectUnauthorized: false,
+    // TLSSocket hands it to net.Socket (Node's _tls_wrap.js); @types/node does not list it.
+    ...({ highWaterMark: STREAM_HIGH_WATER_MARK } as tls.TLSSocketOptions),
   });
   let settled = false;
 

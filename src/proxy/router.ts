@@ -6,6 +6,7 @@ import type { Upstream } from '../deployment/validate.js';
 import type { ConnectionRegistry } from './connections.js';
 import { forwardRequest, sendText, type UpstreamPool } from './forward.js';
 import { upstreamRequestHeaders } from './headers.js';
+import { STREAM_HIGH_WATER_MARK } from './buffers.js';
 import type { Logger } from './logger.js';
 import { errorText, pathWithoutQuery } from './logger.js';
 import { UNKNOWN_ROUTE, type ProxyMetrics } from './metrics.js';
@@ -58,6 +59,7 @@ export function createInnerHttpServer(options: RouterOptions): http.Server {
       requestTimeout: 0,
       keepAliveTimeout: idle,
       connectionsCheckingInterval: Math.min(1_000, Math.max(50, Math.floor(idle / 4))),
+      highWaterMark: STREAM_HIGH_WATER_MARK,
     },
     (req, res) => {
       const started = performance.now();

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Duplex } from 'node:stream';
+import { STREAM_HIGH_WATER_MARK } from './buffers.js';
 import type { Logger } from './logger.js';
 import { errorText, pathWithoutQuery } from './logger.js';
 import type { ProxyMetrics } from './metrics.js';
@@ -73,6 +74,7 @@ export class TunnelListener {
         keepAliveTimeout: Math.min(5_000, timeout),
         connectionsCheckingInterval: Math.min(1_000, Math.max(50, Math.floor(timeout / 4))),
         noDelay: true,
+        highWaterMark: STREAM_HIGH_WATER_MARK,
       },
       (req, res) => this.onPlainRequest(req, res),
     );
@@ -222,7 +224,7 @@ class WebSocketStream extends Duplex implements FrameSink {
     maxFrameBytes: number,
     private readonly onProtocolIssue: (code: number, reason: string) => void,
   ) {
-    super({ allowHalfOpen: true, decodeStrings: true });
+    super({ allowHalfOpen: true, decodeStrings: true, highWaterMark: STREAM_HIGH_WATER_MARK });
     this.parser = new FrameParser(this, maxFrameBytes);
     socket.on('data', (chunk: Buffer) => this.parser.push(chunk));
     socket.on('end', () => this.peerDone());
