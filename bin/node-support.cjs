@@ -4,7 +4,9 @@
  *
  * Why 22.19.0: the bundled undici (fetch, used by the Anthropic SDK, probe and demo) declares >=22.19.0 and
  * calls zlib.createZstdDecompress, which Node 22.12 lacks (demo and probe crashed there). 23.x is an odd,
- * end-of-life line and is refused; every 24.x and later is fine.
+ * end-of-life line and is refused; every 24.x and later is fine. The bundled @inquirer prompts declare a
+ * higher floor (^22.22.2 || ^24.15.0) as policy only: test/integration/node-support.test.ts runs the wizard
+ * on a real terminal on 22.19.0 and 24.0.0.
  */
 'use strict';
 

@@ -50,7 +50,15 @@ export const bold = (text: string): string => paint(process.stdout, 1, text);
  */
 export const JSON_SCHEMA_VERSION = 1;
 
-/** The only way JSON reaches stdout (no unversioned JSON): with --json, nothing else is printed there. */
+/** The way a report reaches stdout (printRecord below is the only other JSON there): with --json, nothing else is printed there. */
 export function printReport(report: string, value: object): void {
   process.stdout.write(`${JSON.stringify({ schemaVersion: JSON_SCHEMA_VERSION, report, ...value }, null, 2)}\n`);
+}
+
+/**
+ * The stream twin of printReport, for a command whose output never ends (logs --json): one compact JSON
+ * object per line (NDJSON), so a reader can act on each as it arrives. Its record schema is in docs/json.md.
+ */
+export function printRecord(record: object): void {
+  process.stdout.write(`${JSON.stringify(record)}\n`);
 }

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EnvironmentError } from '../errors.js';
-import { writeFileSafely } from './atomic-file.js';
+import { readBufferIfExists, writeFileSafely } from './atomic-file.js';
 
 /**
  * DIR/build/: the self-contained Docker build context of the builtin proxy image (compose/Dockerfile, the
@@ -66,6 +66,8 @@ export interface BuildContext {
   dockerfile: string;
   bundle: string;
   proxyBundle: string;
+  /** The files this call (re)wrote: those that were missing or differed. */
+  written: string[];
 }
 
 async function readSource(file: string, what: string, missing: string, hint: string): Promise<Buffer> {
@@ -80,7 +82,7 @@ async function readSource(file: string, what: string, missing: string, hint: str
 
 /**
  * Copies compose/Dockerfile, dist/bundle/mcp-tunnel.mjs and dist/bundle/mcp-proxy.cjs into DIR/build/ (each write atomic, mode 0644:
- * nothing secret there, and the Docker daemon must read them). Returns the paths written.
+ * nothing secret there, and the Docker daemon must read them). Returns the paths, and which were written.
  */
 export async function writeBuildContext(dir: string, options: WriteBuildContextOptions = {}): Promise<BuildContext> {
   const packageRoot = options.packageRoot ?? findPackageRoot();
@@ -92,9 +94,20 @@ export async function writeBuildContext(dir: string, options: WriteBuildContextO
     readSource(sources.proxyBundle, 'the builtin proxy bundle', 'run npm run build', hint),
   ]);
   const out = path.join(path.resolve(dir), BUILD_CONTEXT_DIR);
-  const result: BuildContext = { dir: out, dockerfile: path.join(out, 'Dockerfile'), bundle: path.join(out, BUNDLE_FILE), proxyBundle: path.join(out, PROXY_BUNDLE_FILE) };
-  await writeFileSafely(result.dockerfile, dockerfile, { mode: 0o644 });
-  await writeFileSafely(result.bundle, bundle, { mode: 0o644 });
-  await writeFileSafely(result.proxyBundle, proxyBundle, { mode: 0o644 });
+  const result: BuildContext = { dir: out, dockerfile: path.join(out, 'Dockerfile'), bundle: path.join(out, BUNDLE_FILE), proxyBundle: path.join(out, PROXY_BUNDLE_FILE), written: [] };
+  for (const [file, data] of [[result.dockerfile, dockerfile], [result.proxyBundle, proxyBundle], [result.bundle, bundle]] as const) {
+    // A re-run that finds the same bytes leaves the file alone, so reports can say "nothing changed".
+    if (await sameFile(file, data, BUILD_FILE_MODE)) continue;
+    await writeFileSafely(file, data, { mode: BUILD_FILE_MODE });
+    result.written.push(file);
+  }
   return result;
+}
+
+const BUILD_FILE_MODE = 0o644;
+
+async function sameFile(file: string, data: Buffer, mode: number): Promise<boolean> {
+  const st = await fs.stat(file).catch(() => undefined);
+  if (!st?.isFile() || (st.mode & 0o7777) !== mode || st.size !== data.length) return false;
+  return (await readBufferIfExists(file))?.equals(data) ?? false;
 }

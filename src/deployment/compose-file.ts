@@ -253,6 +253,22 @@ export function hasRenewerService(composeText: string | undefined): boolean {
   return hasService(composeText, RENEWER_SERVICE);
 }
 
+/**
+ * The cert-renewer's command as compose.yaml declares it (a hand edit may have changed the schedule), as
+ * argv; undefined when there is no such service or its command is not a list or a string.
+ */
+export function renewerCommand(composeText: string): string[] | undefined {
+  try {
+    const doc = YAML.parse(composeText) as { services?: Record<string, { command?: unknown } | null> } | null;
+    const command = doc?.services?.[RENEWER_SERVICE]?.command;
+    if (Array.isArray(command)) return command.map(String);
+    if (typeof command === 'string') return command.trim().split(/\s+/);
+    return undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** True when a compose.yaml declares the sample `hello` MCP server. */
 export function hasSampleService(composeText: string | undefined): boolean {
   return hasService(composeText, SAMPLE_SERVER.service);

@@ -5,6 +5,7 @@ import { COMPOSE_SERVICES, TUNNEL_TOKEN_MISSING_MESSAGE } from '../deployment/co
 import type { DaemonInfo } from './client.js';
 import type { ComposeProject, ComposeService } from './compose-model.js';
 import { stackRoles } from './containers.js';
+import { formatMode as octal } from '../deployment/file-mode.js';
 
 /**
  * Checks made before anything is created, each failing with one clear line (issue 4, point 3). Docker
@@ -79,7 +80,6 @@ function allowed(st: { uid: number; gid: number; mode: number }, who: Identity, 
   return (st.mode & bit) !== 0;
 }
 
-const octal = (mode: number): string => (mode & 0o7777).toString(8).padStart(4, '0');
 
 /** The container paths the proxy reads, from its config (tls files, upstream CA). */
 async function proxyReadPaths(configHostPath: string | undefined): Promise<string[]> {

@@ -3,7 +3,7 @@ import { isDeepStrictEqual } from 'node:util';
 import YAML, { isMap, isScalar, type Pair } from 'yaml';
 import { readTextIfExists, writeFileSafely } from '../deployment/atomic-file.js';
 import { writeBuildContext } from '../deployment/build-context.js';
-import { RENEWER_CA_GID, RENEWER_SERVICE, hasRenewerService, renderComposeFile, renewerAccess, type ProxyEngine } from '../deployment/compose-file.js';
+import { RENEWER_CA_GID, RENEWER_SERVICE, hasRenewerService, renderComposeFile, renewerAccess, renewerCommand, type ProxyEngine } from '../deployment/compose-file.js';
 import { parseEnvFile } from '../deployment/env-file.js';
 import { readExistingDeployment } from '../deployment/existing.js';
 import { deploymentPaths, projectNameFor, type DeploymentPaths } from '../deployment/layout.js';
@@ -30,6 +30,25 @@ export interface ScheduleOptions {
 
 export type AccessChange = 'none-needed' | 'granted' | 'already' | 'revoked';
 
+/** A file schedule-renewal wrote, or whose group and mode it changed (for the renewer, or back). */
+export interface TouchedFile {
+  path: string;
+  change: 'written' | 'permissions';
+  mode: number;
+  /** The group given (permission changes only). */
+  gid?: number;
+}
+
+/** The renewer as compose.yaml runs it: the service, its command and the two flags that make the schedule. */
+export interface RenewerSchedule {
+  service: string;
+  command: string[];
+  /** `--every`: how often it checks (undefined when a hand edit removed the flag). */
+  every?: string;
+  /** `--renew-before`: how much validity left triggers a new certificate. */
+  renewBefore?: string;
+}
+
 export interface ScheduleResult {
   compose: 'added' | 'removed' | 'unchanged';
   /** How compose.yaml was changed. */
@@ -39,6 +58,21 @@ export interface ScheduleResult {
   /** The containers' identity from .env. */
   identity: { uid: number; gid: number };
   project: string;
+  /** Every file written or re-permissioned, in the order it happened; empty when nothing changed. */
+  files: TouchedFile[];
+  /** The renewer compose.yaml now declares; undefined after --disable. */
+  renewer?: RenewerSchedule;
+}
+
+const flagValue = (argv: string[], flag: string): string | undefined => {
+  const i = argv.indexOf(flag);
+  return i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith(`${flag}=`))?.slice(flag.length + 1);
+};
+
+export function describeRenewer(composeText: string): RenewerSchedule | undefined {
+  if (!hasRenewerService(composeText)) return undefined;
+  const command = renewerCommand(composeText) ?? [];
+  return { service: RENEWER_SERVICE, command, every: flagValue(command, '--every'), renewBefore: flagValue(command, '--renew-before') };
 }
 
 async function readDeployment(dir: string): Promise<{ paths: DeploymentPaths; compose: string; engine: ProxyEngine; identity: { uid: number; gid: number }; project: string }> {
@@ -132,7 +166,7 @@ async function needsGroupAccess(paths: DeploymentPaths, identity: { uid: number 
   return st.uid !== identity.uid;
 }
 
-async function grantAccess(paths: DeploymentPaths): Promise<AccessChange> {
+async function grantAccess(paths: DeploymentPaths, files: TouchedFile[]): Promise<AccessChange> {
   const access = renewerAccess({ chownProxyFiles: true })!;
   const [key, dir] = await Promise.all([fs.stat(paths.caKey), fs.stat(paths.dataDir)]);
   const already = key.gid === access.caKey.gid && (key.mode & 0o777) === access.caKey.mode && dir.gid === access.dataDir.gid && (dir.mode & 0o7777) === access.dataDir.mode;
@@ -148,23 +182,28 @@ async function grantAccess(paths: DeploymentPaths): Promise<AccessChange> {
     // Owners stay as they are; only the group and the modes change.
     await fs.chown(paths.caKey, -1, access.caKey.gid);
     await fs.chmod(paths.caKey, access.caKey.mode);
+    files.push({ path: paths.caKey, change: 'permissions', mode: access.caKey.mode, gid: access.caKey.gid });
     await fs.chown(paths.dataDir, -1, access.dataDir.gid);
     await fs.chmod(paths.dataDir, access.dataDir.mode);
+    files.push({ path: paths.dataDir, change: 'permissions', mode: access.dataDir.mode, gid: access.dataDir.gid });
   } catch (err) {
     throw new EnvironmentError(`cannot prepare data/ for the renewer: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'run as root on the host that holds the deployment', err, 'DATA_PERMISSIONS_FAILED');
   }
   return 'granted';
 }
 
-async function revokeAccess(paths: DeploymentPaths): Promise<AccessChange> {
+async function revokeAccess(paths: DeploymentPaths, files: TouchedFile[]): Promise<AccessChange> {
   const [key, dir, caCert] = await Promise.all([fs.stat(paths.caKey), fs.stat(paths.dataDir), fs.stat(paths.caCert)]);
   if (key.gid !== RENEWER_CA_GID && dir.gid !== RENEWER_CA_GID && (dir.mode & 0o1000) === 0) return 'none-needed';
   try {
     // Back to init's arrangement (ownership.ts): ca.key 0600; data/ 0711 when root owns it, else 0700.
     if (key.gid === RENEWER_CA_GID) await fs.chown(paths.caKey, -1, caCert.gid);
     await fs.chmod(paths.caKey, 0o600);
+    files.push({ path: paths.caKey, change: 'permissions', mode: 0o600, gid: key.gid === RENEWER_CA_GID ? caCert.gid : key.gid });
     if (dir.gid === RENEWER_CA_GID) await fs.chown(paths.dataDir, -1, caCert.gid);
-    await fs.chmod(paths.dataDir, dir.uid === 0 ? 0o711 : 0o700);
+    const dirMode = dir.uid === 0 ? 0o711 : 0o700;
+    await fs.chmod(paths.dataDir, dirMode);
+    files.push({ path: paths.dataDir, change: 'permissions', mode: dirMode, gid: dir.gid === RENEWER_CA_GID ? caCert.gid : dir.gid });
   } catch (err) {
     throw new EnvironmentError(`cannot restore the permissions of data/: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'run as root (the user that ran init)', err, 'DATA_PERMISSIONS_FAILED');
   }
@@ -173,6 +212,7 @@ async function revokeAccess(paths: DeploymentPaths): Promise<AccessChange> {
 
 export async function enableAutoRenew(options: ScheduleOptions): Promise<ScheduleResult> {
   const dep = await readDeployment(options.dir);
+  const files: TouchedFile[] = [];
   let compose: ScheduleResult['compose'] = 'unchanged';
   let method: ScheduleResult['method'];
   let next: string | undefined;
@@ -183,22 +223,28 @@ export async function enableAutoRenew(options: ScheduleOptions): Promise<Schedul
     compose = 'added';
   }
   // Everything the service needs is in place before compose.yaml names it.
-  const access = (await needsGroupAccess(dep.paths, dep.identity)) ? await grantAccess(dep.paths) : 'none-needed';
+  const access = (await needsGroupAccess(dep.paths, dep.identity)) ? await grantAccess(dep.paths, files) : 'none-needed';
   const build = await writeBuildContext(dep.paths.dir, { packageRoot: options.packageRoot });
-  if (next !== undefined) await writeFileSafely(dep.paths.compose, next, { mode: 0o644 });
-  return { compose, method, buildContext: build.dir, access, identity: dep.identity, project: dep.project };
+  files.push(...build.written.map((path): TouchedFile => ({ path, change: 'written', mode: 0o644 })));
+  if (next !== undefined) {
+    await writeFileSafely(dep.paths.compose, next, { mode: 0o644 });
+    files.push({ path: dep.paths.compose, change: 'written', mode: 0o644 });
+  }
+  return { compose, method, buildContext: build.dir, access, identity: dep.identity, project: dep.project, files, renewer: describeRenewer(next ?? dep.compose) };
 }
 
 export async function disableAutoRenew(options: ScheduleOptions): Promise<ScheduleResult> {
   const dep = await readDeployment(options.dir);
+  const files: TouchedFile[] = [];
   let compose: ScheduleResult['compose'] = 'unchanged';
   let method: ScheduleResult['method'];
   if (hasRenewerService(dep.compose)) {
     const edited = editComposeForRenewer(dep.compose, false, { engine: dep.engine, version: options.version, force: options.force });
     await writeFileSafely(dep.paths.compose, edited.text, { mode: 0o644 });
+    files.push({ path: dep.paths.compose, change: 'written', mode: 0o644 });
     method = edited.method;
     compose = 'removed';
   }
-  const access = await revokeAccess(dep.paths);
-  return { compose, method, access, identity: dep.identity, project: dep.project };
+  const access = await revokeAccess(dep.paths, files);
+  return { compose, method, access, identity: dep.identity, project: dep.project, files };
 }

@@ -71,13 +71,46 @@ export interface HelmFile {
   name: string;
   content: string;
   mode: number;
+  /** Set on a Secret manifest. */
+  secret?: HelmSecret;
+}
+
+/**
+ * What export helm could not carry over, or what the operator must still do. The codes are stable (scripts
+ * and `--json` readers compare them; docs/json.md lists them); the messages may be reworded.
+ */
+export type HelmWarningCode =
+  | 'upstream-ca-file-mount'
+  | 'upstream-hostname'
+  | 'upstream-loopback'
+  | 'egress-upstreams-not-written'
+  | 'wif-audience-default'
+  | 'wif-ids-missing'
+  | 'tunnel-ca-slots'
+  | 'manual-flow-renewal';
+
+export interface HelmWarning {
+  code: HelmWarningCode;
+  message: string;
+  /** The route it is about (upstream-hostname, upstream-loopback). */
+  route?: string;
+  /** The upstreams networkPolicy.egress.mcpServers must allow (egress-upstreams-not-written). */
+  upstreams?: McpServerEgress[];
+}
+
+/** A Secret manifest: its name and the keys of its data (never the values). */
+export interface HelmSecret {
+  name: string;
+  keys: string[];
 }
 
 export interface HelmExport {
   flow: CredentialFlow;
   tunnelId: string;
   files: HelmFile[];
-  warnings: string[];
+  /** The chart value paths values.yaml sets (DOCUMENTED_HELM_VALUES; gateway.config as one). */
+  valueKeys: string[];
+  warnings: HelmWarning[];
 }
 
 export interface McpServerEgress {
@@ -89,6 +122,25 @@ export interface McpServerEgress {
 
 export function mcpServersFrom(config: Pick<ProxyConfig, 'routes'>): McpServerEgress[] {
   return [...config.routes.entries()].map(([name, up]) => (net.isIPv4(up.host) ? { name, cidr: `${up.host}/32`, port: up.port } : { name, host: up.host, port: up.port }));
+}
+
+/**
+ * The documented value paths a values document sets: a path the chart documents (or one whose fields are
+ * free, gateway.config) is one key; anything else is walked into.
+ */
+export function helmValueKeys(values: Record<string, unknown>): string[] {
+  const documented = new Set<string>(DOCUMENTED_HELM_VALUES);
+  const out: string[] = [];
+  const walk = (value: unknown, at: string): void => {
+    const leaf = value === null || typeof value !== 'object' || Array.isArray(value);
+    if (at && (leaf || documented.has(at) || documented.has(`${at}.*`))) {
+      out.push(at);
+      return;
+    }
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) walk(v, at ? `${at}.${k}` : k);
+  };
+  walk(values, '');
+  return out;
 }
 
 function jwtAudience(jwt: string | undefined): string | undefined {
@@ -133,14 +185,14 @@ export async function buildHelmExport(dir: string): Promise<HelmExport> {
   if (!tunnelId) throw new ValidationError('data/tunnel-id is missing', 'write the tunnel ID (tnl_...) from the Console into data/tunnel-id, or re-run mcp-tunnel init', 'TUNNEL_ID_MISSING');
   const wif = readWifSettings(envText);
   const flow: CredentialFlow = wif.flow ?? 'manual';
-  const warnings: string[] = [];
+  const warnings: HelmWarning[] = [];
 
   const upstream: Record<string, unknown> = {};
   if (config.upstream.allowedIps === undefined) upstream.disable_ip_validation = true;
   else upstream.allowed_ips = config.upstream.allowedIps.map((c) => c.text);
   if (config.upstream.caFile || config.upstream.includeSystemCas) {
     upstream.tls = { ...(config.upstream.caFile ? { ca_file: config.upstream.caFile } : {}), ...(config.upstream.includeSystemCas ? { include_system_cas: true } : {}) };
-    if (config.upstream.caFile) warnings.push(`upstream.tls.ca_file (${config.upstream.caFile}) must exist in the proxy pod: mount your CA bundle there (e.g. from a ConfigMap) or the https upstreams fail`);
+    if (config.upstream.caFile) warnings.push({ code: 'upstream-ca-file-mount', message: `upstream.tls.ca_file (${config.upstream.caFile}) must exist in the proxy pod: mount your CA bundle there (e.g. from a ConfigMap) or the https upstreams fail` });
   }
   const gatewayConfig: Record<string, unknown> = {
     log_level: config.logLevel,
@@ -152,13 +204,15 @@ export async function buildHelmExport(dir: string): Promise<HelmExport> {
 
   const mcpServers = mcpServersFrom(config);
   for (const s of mcpServers) {
-    if (s.host) warnings.push(`route ${s.name}: upstream ${s.host} is a hostname; a NetworkPolicy needs addresses`);
-    if (s.cidr?.startsWith('127.')) warnings.push(`route ${s.name}: ${s.cidr} is loopback, which inside a pod is the pod itself: point the route at the server's cluster or LAN address`);
+    if (s.host) warnings.push({ code: 'upstream-hostname', route: s.name, message: `route ${s.name}: upstream ${s.host} is a hostname; a NetworkPolicy needs addresses` });
+    if (s.cidr?.startsWith('127.')) warnings.push({ code: 'upstream-loopback', route: s.name, message: `route ${s.name}: ${s.cidr} is loopback, which inside a pod is the pod itself: point the route at the server's cluster or LAN address` });
   }
   if (mcpServers.length > 0) {
-    warnings.push(
-      `networkPolicy.egress.mcpServers is not written (the chart documents the key, not its shape): allow the upstreams there as the chart's values reference describes: ${mcpServers.map((s) => `${s.name} ${s.cidr ?? s.host}:${s.port}`).join(', ')}`,
-    );
+    warnings.push({
+      code: 'egress-upstreams-not-written',
+      upstreams: mcpServers,
+      message: `networkPolicy.egress.mcpServers is not written (the chart documents the key, not its shape): allow the upstreams there as the chart's values reference describes: ${mcpServers.map((s) => `${s.name} ${s.cidr ?? s.host}:${s.port}`).join(', ')}`,
+    });
   }
 
   const values: Record<string, unknown> = {
@@ -168,8 +222,8 @@ export async function buildHelmExport(dir: string): Promise<HelmExport> {
     const jwt = wif.identityTokenFile ? await fs.readFile(wif.identityTokenFile, 'utf8').catch(() => undefined) : undefined;
     const audience = jwtAudience(jwt);
     const isDefaultAudience = audience !== undefined && audience.replace(/^https:\/\//, '').replace(/\/$/, '') === CHART_DEFAULT_AUDIENCE;
-    if (!audience) warnings.push(`api.wif.audience is left to the chart's default (${CHART_DEFAULT_AUDIENCE}): set it if your federation rule expects another audience`);
-    if (!wif.federationRuleId || !wif.organizationId) warnings.push('api.wif.federationRuleId and api.wif.organizationId are not in .env: set them in values.yaml before installing');
+    if (!audience) warnings.push({ code: 'wif-audience-default', message: `api.wif.audience is left to the chart's default (${CHART_DEFAULT_AUDIENCE}): set it if your federation rule expects another audience` });
+    if (!wif.federationRuleId || !wif.organizationId) warnings.push({ code: 'wif-ids-missing', message: 'api.wif.federationRuleId and api.wif.organizationId are not in .env: set them in values.yaml before installing' });
     values.api = {
       wif: {
         ...(wif.federationRuleId ? { federationRuleId: wif.federationRuleId } : {}),
@@ -180,9 +234,10 @@ export async function buildHelmExport(dir: string): Promise<HelmExport> {
     };
     const caText = await readTextIfExists(paths.caCert).catch(() => undefined);
     const fp = caText ? inspectCertificate(caText).fingerprintSha256 : undefined;
-    warnings.push(
-      `the chart's setup hook registers its own CA with ${tunnelId}; a tunnel holds at most two: once the cluster serves, archive this host's CA${fp ? ` (data/ca.crt, fingerprint ${fp})` : ''} in the Console or with the Tunnels API`,
-    );
+    warnings.push({
+      code: 'tunnel-ca-slots',
+      message: `the chart's setup hook registers its own CA with ${tunnelId}; a tunnel holds at most two: once the cluster serves, archive this host's CA${fp ? ` (data/ca.crt, fingerprint ${fp})` : ''} in the Console or with the Tunnels API`,
+    });
   }
   values.setup = { enabled: flow === 'wif' };
   values.gateway = { config: gatewayConfig };
@@ -209,20 +264,33 @@ export async function buildHelmExport(dir: string): Promise<HelmExport> {
     const [certPem, keyPem] = await Promise.all([readTextIfExists(paths.tlsCert), readTextIfExists(paths.tlsKey)]);
     if (!certPem || !keyPem) throw new ValidationError('data/tls.crt or data/tls.key is missing', 'issue the pair: mcp-tunnel renew-cert --force', 'TLS_CERT_MISSING');
     files.push(
-      { name: `${TOKEN_SECRET.name}.secret.yaml`, content: secretManifest(TOKEN_SECRET.name, 'Opaque', { [TOKEN_SECRET.key]: token }, 'The tunnel token cloudflared connects with.'), mode: 0o600 },
+      {
+        name: `${TOKEN_SECRET.name}.secret.yaml`,
+        content: secretManifest(TOKEN_SECRET.name, 'Opaque', { [TOKEN_SECRET.key]: token }, 'The tunnel token cloudflared connects with.'),
+        mode: 0o600,
+        secret: { name: TOKEN_SECRET.name, keys: [TOKEN_SECRET.key] },
+      },
       {
         name: `${CERT_SECRET.name}.secret.yaml`,
         content: secretManifest(CERT_SECRET.name, 'Opaque', { [CERT_SECRET.certKey]: certPem, [CERT_SECRET.keyKey]: keyPem }, 'The inner-TLS server certificate and key (signed by the CA registered with the tunnel).'),
         mode: 0o600,
+        secret: { name: CERT_SECRET.name, keys: [CERT_SECRET.certKey, CERT_SECRET.keyKey] },
       },
     );
-    warnings.push('manual flow: the chart cannot renew the certificate without the CA key; renew here (mcp-tunnel renew-cert) and re-apply mcp-tunnel-cert, or move to the programmatic flow');
+    warnings.push({ code: 'manual-flow-renewal', message: 'manual flow: the chart cannot renew the certificate without the CA key; renew here (mcp-tunnel renew-cert) and re-apply mcp-tunnel-cert, or move to the programmatic flow' });
   }
-  return { flow, tunnelId, files, warnings };
+  return { flow, tunnelId, files, valueKeys: helmValueKeys(values), warnings };
 }
 
-/** Writes the files into outDir (created 0700 when new: it may hold secrets). Returns their paths. */
-export async function writeHelmExport(exp: HelmExport, outDir: string): Promise<string[]> {
+export interface WrittenFile {
+  path: string;
+  mode: number;
+  /** The HelmFile it came from; undefined for the .gitignore that keeps the Secret manifests out of git. */
+  file?: HelmFile;
+}
+
+/** Writes the files into outDir (created 0700 when new: it may hold secrets). Returns what was written. */
+export async function writeHelmExport(exp: HelmExport, outDir: string): Promise<WrittenFile[]> {
   const out = path.resolve(outDir);
   const st = await fs.stat(out).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return undefined;
@@ -230,15 +298,18 @@ export async function writeHelmExport(exp: HelmExport, outDir: string): Promise<
   });
   if (st && !st.isDirectory()) throw new ValidationError(`--out ${outDir} is a file, not a directory; nothing was written`, 'pass --out a directory (it is created if missing)', 'OUT_NOT_A_DIRECTORY');
   if (!st) await ensureDir(out, 0o700);
-  const written: string[] = [];
+  const written: WrittenFile[] = [];
   for (const f of exp.files) {
     const file = path.join(out, f.name);
     await writeFileSafely(file, f.content, { mode: f.mode });
-    written.push(file);
+    written.push({ path: file, mode: f.mode, file: f });
   }
   if (exp.files.some((f) => f.mode === 0o600)) {
     const gi = path.join(out, '.gitignore');
-    if ((await readTextIfExists(gi)) === undefined) await writeFileSafely(gi, '# Written by mcp-tunnel export helm: the Secret manifests hold credentials.\n*.secret.yaml\n', { mode: 0o644 });
+    if ((await readTextIfExists(gi)) === undefined) {
+      await writeFileSafely(gi, '# Written by mcp-tunnel export helm: the Secret manifests hold credentials.\n*.secret.yaml\n', { mode: 0o644 });
+      written.push({ path: gi, mode: 0o644 });
+    }
   }
   return written;
 }

@@ -42,3 +42,18 @@ export function expectReport(report: string, r: CliResult): Record<string, unkno
   expect(nonCamelKeys(json), report).toEqual([]);
   return json;
 }
+
+/** stdout of a stream (logs --json) is NDJSON: every line one JSON object, valid against docs/json.md's record schema. */
+export function expectRecords(name: string, r: CliResult): Array<Record<string, unknown>> {
+  const schema = jsonSchemas().get(name);
+  expect(schema, `docs/json.md has no schema for ${name}`).toBeDefined();
+  const validate = ajv.compile(schema!);
+  // runCli (execa) strips the last newline; every other line is one whole record.
+  const lines = r.stdout.split('\n');
+  return lines.map((line, i) => {
+    const record = JSON.parse(line) as Record<string, unknown>;
+    expect(validate(record) ? [] : validate.errors, `${name} record ${i}: ${line}`).toEqual([]);
+    expect(nonCamelKeys(record), name).toEqual([]);
+    return record;
+  });
+}

@@ -59,3 +59,19 @@ export function spawnInPty(command: string[], env: Record<string, string | undef
       }),
   };
 }
+
+/** The environment of a person at a terminal: no CI, no colour, none of our variables from the host. */
+export function promptEnv(extra: Record<string, string> = {}): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1' };
+  for (const key of Object.keys(env)) if (key === 'CI' || key.startsWith('MCP_TUNNEL_') || key.startsWith('ANTHROPIC_') || key === 'TUNNEL_TOKEN') delete env[key];
+  return { ...env, ...extra };
+}
+
+/** Waits for a prompt, then types the keys. */
+export async function answer(session: PtySession, prompt: RegExp, keys: string, timeoutMs?: number): Promise<void> {
+  await session.waitFor(prompt, timeoutMs);
+  session.write(keys);
+}
+
+/** Keys as a terminal sends them. */
+export const KEYS = { enter: '\r', down: '\u001b[B', clearLine: '\u0015' /* Ctrl-U, as in any readline prompt */ } as const;

@@ -60,7 +60,31 @@ describe('--json', () => {
       for (const sub of c.commands) walk(sub, `${name} ${sub.name()}`.trim());
     };
     walk(await buildFullProgram(), '');
-    expect(found).toEqual(expect.arrayContaining(['up', 'down', 'teardown', 'images', 'config get', 'config set', 'config unset', 'tunnel show', 'ca rotate', 'revoke']));
+    expect(found).toEqual(expect.arrayContaining(['up', 'down', 'teardown', 'images', 'config get', 'config set', 'config unset', 'tunnel show', 'ca rotate', 'revoke', 'schedule-renewal', 'export helm', 'logs']));
+  });
+
+  /**
+   * The one list of commands that have no --json, each with the reason: none prints a result a script
+   * needs beyond the exit code. (logs is not here: it streams NDJSON records, docs/json.md "logs".)
+   */
+  const NO_JSON: Record<string, string> = {
+    proxy: 'a server: it runs until stopped, and its own log lines are JSON already',
+    health: "the container's healthcheck: the exit code is the answer, the one line is for docker inspect",
+    completion: 'prints a shell script',
+    demo: 'a walkthrough for a person; its verdict is the exit code (probe --json reports the same path)',
+  };
+
+  it('every command has --json unless NO_JSON says why not, and docs/cli-conventions.md names the same ones', async () => {
+    const leaves: Array<{ name: string; json: boolean }> = [];
+    const walk = (c: Command, name: string): void => {
+      if (c.commands.length === 0 && name) leaves.push({ name, json: c.options.some((o) => o.long === '--json') });
+      for (const sub of c.commands) walk(sub, `${name} ${sub.name()}`.trim());
+    };
+    walk(await buildFullProgram(), '');
+    expect(leaves.filter((l) => !l.json).map((l) => l.name).sort()).toEqual(Object.keys(NO_JSON).sort());
+    const conventions = fs.readFileSync(path.join(REPO_ROOT, 'docs/cli-conventions.md'), 'utf8');
+    const named = /Commands without `--json`: ([^.]*)\./.exec(conventions)?.[1] ?? '';
+    expect([...named.matchAll(/`([a-z -]+)`/g)].map((m) => m[1]).sort()).toEqual(Object.keys(NO_JSON).sort());
   });
 
   it('implies --non-interactive, even on a terminal: ca rotate prints the report instead of asking, teardown refuses', async () => {

@@ -121,6 +121,75 @@ describe('--json reports match docs/json.md', () => {
     expect(report.next).toEqual([expect.stringContaining(String(pending.oldFingerprint))]);
   });
 
+  it('schedule-renewal: what was written and re-permissioned, the schedule; a re-run changes nothing; --disable (on a copy)', async () => {
+    const copy = path.join(work, 'renewer');
+    fs.cpSync(dir, copy, { recursive: true });
+    const env = fs.readFileSync(path.join(copy, '.env'), 'utf8');
+    const uid = Number(/^MCP_TUNNEL_UID=(\d+)$/m.exec(env)?.[1] ?? 65532);
+    const needsGroup = fs.statSync(path.join(copy, 'data', 'ca.key')).uid !== uid;
+
+    const on = await runCli(['schedule-renewal', '--dir', copy, '--json']);
+    expect(on.exitCode, on.stderr).toBe(0);
+    const added = expectReport('schedule-renewal', on);
+    expect(added).toMatchObject({
+      action: 'enable', dir: copy, changed: true, service: 'cert-renewer', compose: 'added', composeMethod: 'rendered',
+      renewer: { every: '24h', renewBefore: '720h', runsAs: { uid } }, access: needsGroup ? 'granted' : 'none-needed',
+    });
+    expect((added.renewer as { command: string[] }).command).toEqual(['renew-cert', '--dir', '/deployment', '--every', '24h', '--renew-before', '720h']);
+    const files = added.files as Array<{ path: string; change: string; mode: string; gid: number | null }>;
+    expect(files).toEqual(
+      expect.arrayContaining([
+        { path: 'compose.yaml', change: 'written', mode: '0644', gid: null },
+        { path: 'build/mcp-tunnel.mjs', change: 'written', mode: '0644', gid: null },
+        ...(needsGroup ? [{ path: 'data/ca.key', change: 'permissions', mode: '0640', gid: 65533 }, { path: 'data', change: 'permissions', mode: '1731', gid: 65533 }] : []),
+      ]),
+    );
+    for (const f of files) expect(fs.statSync(path.join(copy, f.path)).mode & 0o7777, f.path).toBe(parseInt(f.mode, 8));
+    expect(fs.readFileSync(path.join(copy, 'compose.yaml'), 'utf8')).toContain('cert-renewer:');
+
+    const again = expectReport('schedule-renewal', await runCli(['schedule-renewal', '--dir', copy], { env: { MCP_TUNNEL_JSON: '1' } }));
+    expect(again).toMatchObject({ changed: false, compose: 'unchanged', composeMethod: null, files: [], renewer: { every: '24h' } });
+
+    const off = await runCli(['schedule-renewal', '--dir', copy, '--disable', '--json']);
+    expect(off.exitCode, off.stderr).toBe(0);
+    const removed = expectReport('schedule-renewal', off);
+    expect(removed).toMatchObject({ action: 'disable', changed: true, compose: 'removed', renewer: null, access: needsGroup ? 'revoked' : 'none-needed' });
+    expect(removed.files).toEqual(expect.arrayContaining([{ path: 'compose.yaml', change: 'written', mode: '0644', gid: null }, ...(needsGroup ? [expect.objectContaining({ path: 'data/ca.key', mode: '0600' })] : [])]));
+    expect(fs.statSync(path.join(copy, 'data', 'ca.key')).mode & 0o777).toBe(0o600);
+    expect(expectReport('schedule-renewal', await runCli(['schedule-renewal', '--dir', copy, '--disable', '--json']))).toMatchObject({ changed: false, files: [] });
+  });
+
+  it('export helm: the files with their modes, the chart keys set, coded warnings, and no secret value', async () => {
+    const out = path.join(work, 'helm');
+    const r = await runCli(['export', 'helm', '--dir', dir, '--out', out, '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const report = expectReport('export-helm', r);
+    expect(report).toMatchObject({ dir, out, flow: 'manual', tunnelId: 'tnl_json1', chart: { version: expect.any(String), namespace: 'mcp-tunnel' } });
+    expect(report.files).toEqual([
+      { path: path.join(out, 'values.yaml'), kind: 'values', mode: '0644', secret: null },
+      { path: path.join(out, 'mcp-tunnel-token.secret.yaml'), kind: 'secret', mode: '0600', secret: { name: 'mcp-tunnel-token', keys: ['tunnel-token'] } },
+      { path: path.join(out, 'mcp-tunnel-cert.secret.yaml'), kind: 'secret', mode: '0600', secret: { name: 'mcp-tunnel-cert', keys: ['tls.crt', 'tls.key'] } },
+      { path: path.join(out, '.gitignore'), kind: 'gitignore', mode: '0644', secret: null },
+    ]);
+    for (const f of report.files as Array<{ path: string; mode: string }>) expect(fs.statSync(f.path).mode & 0o777, f.path).toBe(parseInt(f.mode, 8));
+    expect(report.valueKeys).toEqual(expect.arrayContaining(['tunnel.id', 'gateway.config', 'networkPolicy.egress.cloudflaredEgressCIDRs', 'serverCert.renewBefore', 'setup.enabled']));
+    const { DOCUMENTED_HELM_VALUES } = await import('../../src/ops/helm-export.js');
+    for (const key of report.valueKeys as string[]) expect(DOCUMENTED_HELM_VALUES.some((d) => d === key || d === `${key}.*`), key).toBe(true);
+    const warnings = report.warnings as Array<{ code: string; route: string | null; upstreams?: unknown[] }>;
+    expect(warnings.map((w) => `${w.code}${w.route ? ` ${w.route}` : ''}`)).toEqual(['upstream-loopback docs', 'upstream-loopback wiki', 'egress-upstreams-not-written', 'manual-flow-renewal']);
+    expect(warnings[2]!.upstreams).toEqual([{ route: 'docs', cidr: '127.0.0.1/32', host: null, port: 9 }, { route: 'wiki', cidr: '127.0.0.1/32', host: null, port: 10 }]);
+    expect(report.install).toEqual(expect.arrayContaining([expect.stringMatching(/^helm install mcp-tunnel /)]));
+    // What the Secrets hold is in their files only.
+    const key = fs.readFileSync(path.join(dir, 'data', 'tls.key'), 'utf8');
+    const token = fs.readFileSync(path.join(work, 'token'), 'utf8').trim();
+    for (const secret of [token, Buffer.from(token).toString('base64'), 'PRIVATE KEY', ...key.split('\n').filter((l) => l && !l.startsWith('-----')).slice(0, 2), Buffer.from(key).toString('base64').slice(0, 40)]) {
+      expect(r.stdout).not.toContain(secret);
+      expect(r.stderr).not.toContain(secret);
+    }
+    // Warnings go to stderr only without --json (stdout holds the report alone).
+    expect(r.stderr).toBe('');
+  });
+
   it('rotate-token (last: it changes the token)', async () => {
     const next = path.join(work, 'token-next');
     fs.writeFileSync(next, fakeTunnelToken('json-next'), { mode: 0o600 });

@@ -9,6 +9,7 @@ import { currentInvoker } from '../../src/deployment/ownership.js';
 import { VERSION } from '../../src/version.js';
 import { fakeTunnelToken, runCli } from '../helpers/cli.js';
 import { fakeJwt } from '../helpers/anthropic-standin.js';
+import { expectReport } from '../helpers/json-reports.js';
 import { DOCUMENTED_HELM_VALUES } from '../../src/ops/helm-export.js';
 
 /**
@@ -169,6 +170,26 @@ describe('export helm, programmatic flow', () => {
     const values = YAML.parse(fs.readFileSync(path.join(out, 'values.yaml'), 'utf8'));
     expect(values.api.wif).toEqual({ federationRuleId: 'fdrl_01abc', organizationId: '11111111-2222-3333-4444-555555555555' });
     expectOnlyDocumentedKeys(values);
+  });
+
+  it('--json: the wif flow has no Secret file, its warnings are coded, and valueKeys is what values.yaml sets', async () => {
+    const wifDir = path.join(work, 'wif-json');
+    fs.cpSync(dir, wifDir, { recursive: true });
+    const jwtFile = path.join(work, 'id-json.jwt');
+    fs.writeFileSync(jwtFile, fakeJwt({ aud: 'https://sts.example.com' }), { mode: 0o600 });
+    fs.appendFileSync(path.join(wifDir, '.env'), ['MCP_TUNNEL_FLOW=wif', 'ANTHROPIC_ORGANIZATION_ID=11111111-2222-3333-4444-555555555555', `ANTHROPIC_IDENTITY_TOKEN_FILE=${jwtFile}`, ''].join('\n'));
+    const out = path.join(work, 'helm-wif-json');
+    const r = await runCli(['export', 'helm', '--dir', wifDir, '--out', out, '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const report = expectReport('export-helm', r);
+    expect(report).toMatchObject({ flow: 'wif', files: [{ path: path.join(out, 'values.yaml'), kind: 'values', mode: '0644', secret: null }] });
+    const codes = (report.warnings as Array<{ code: string; route: string | null }>).map((w) => `${w.code}${w.route ? ` ${w.route}` : ''}`);
+    expect(codes).toEqual(['upstream-hostname wiki', 'egress-upstreams-not-written', 'wif-ids-missing', 'tunnel-ca-slots']);
+    const values = YAML.parse(fs.readFileSync(path.join(out, 'values.yaml'), 'utf8')) as Record<string, unknown>;
+    const expected = [...new Set(leafPaths(values).map(([p]) => (p.startsWith('gateway.config.') ? 'gateway.config' : p)))];
+    expect(report.valueKeys).toEqual(expected);
+    expect(report.valueKeys).toContain('api.wif.audience');
+    for (const s of [...secretMaterial(), fs.readFileSync(jwtFile, 'utf8')]) expect(r.stdout).not.toContain(s);
   });
 
   it('bad input: one line, exit 2', async () => {

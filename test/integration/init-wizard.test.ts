@@ -6,7 +6,7 @@ import { parseEnvFile } from '../../src/deployment/env-file.js';
 import { parseProxyConfig } from '../../src/deployment/proxy-config.js';
 import { fakeJwt, startAnthropicStandin } from '../helpers/anthropic-standin.js';
 import { CLI, fakeTunnelToken, snapshotTree } from '../helpers/cli.js';
-import { spawnInPty, type PtySession } from '../helpers/pty.js';
+import { answer, KEYS, promptEnv as wizardEnv, spawnInPty } from '../helpers/pty.js';
 
 /**
  * The wizard as a person meets it: a real terminal, typed answers, hidden token input. The flow is the
@@ -14,20 +14,7 @@ import { spawnInPty, type PtySession } from '../helpers/pty.js';
  * one summary and one confirmation come before any file is written or any API request is sent.
  */
 let work: string;
-const ENTER = '\r';
-const DOWN = '\u001b[B';
-const CLEAR_LINE = '\u0015'; // Ctrl-U clears the line, as in any readline prompt
-
-function wizardEnv(extra: Record<string, string> = {}): Record<string, string | undefined> {
-  const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1' };
-  for (const key of Object.keys(env)) if (key === 'CI' || key.startsWith('MCP_TUNNEL_') || key.startsWith('ANTHROPIC_') || key === 'TUNNEL_TOKEN') delete env[key];
-  return { ...env, ...extra };
-}
-
-async function answer(session: PtySession, prompt: RegExp, keys: string): Promise<void> {
-  await session.waitFor(prompt);
-  session.write(keys);
-}
+const { enter: ENTER, down: DOWN, clearLine: CLEAR_LINE } = KEYS;
 
 beforeAll(() => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'mct-wizard-'));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { RENEWER_SERVICE, hasRenewerService, renderComposeFile } from '../../src/deployment/compose-file.js';
-import { editComposeForRenewer } from '../../src/ops/auto-renew.js';
+import { describeRenewer, editComposeForRenewer } from '../../src/ops/auto-renew.js';
 
 /** schedule-renewal's compose.yaml edit: exact re-render when pristine; a byte-preserving splice otherwise. */
 const V = '1.2.3';
@@ -35,5 +35,14 @@ describe('editComposeForRenewer', () => {
     const text = renderComposeFile({ engine: 'official', version: V, autoRenew: true });
     expect(text).not.toContain('image: mcp-tunnel-proxy:');
     expect(text).toContain(`image: "mcp-tunnel-proxy:${V}"`);
+  });
+
+  it('the schedule reported is the one compose.yaml runs, hand edits included', () => {
+    const rendered = renderComposeFile({ engine: 'official', version: V, autoRenew: true });
+    expect(describeRenewer(rendered)).toEqual({ service: RENEWER_SERVICE, command: ['renew-cert', '--dir', '/deployment', '--every', '24h', '--renew-before', '720h'], every: '24h', renewBefore: '720h' });
+    const edited = rendered.replace(/command: \[.*\]\n(?=\s+network_mode: none)/, 'command: renew-cert --dir /deployment --every=12h\n');
+    expect(edited).not.toBe(rendered);
+    expect(describeRenewer(edited)).toMatchObject({ every: '12h', renewBefore: undefined });
+    expect(describeRenewer(renderComposeFile({ engine: 'official', version: V }))).toBeUndefined();
   });
 });

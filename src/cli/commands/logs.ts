@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { projectLogs, type ProjectLogLine } from '../../docker/index.js';
-import { printLine } from '../output.js';
+import { printLine, printRecord } from '../output.js';
 import { requireDeploymentDir } from '../deployment-dir.js';
 
 interface LogsCliOptions {
@@ -8,6 +8,7 @@ interface LogsCliOptions {
   follow?: boolean;
   tail?: number;
   timestamps?: boolean;
+  json?: boolean;
 }
 
 function parseTail(value: string): number {
@@ -25,6 +26,7 @@ export function registerLogs(program: Command): void {
     .addOption(new Option('-f, --follow', 'keep following new lines (Ctrl-C to stop)').env('MCP_TUNNEL_FOLLOW'))
     .addOption(new Option('-n, --tail <lines>', 'only the last N lines of each service ("all" for everything)').argParser(parseTail).env('MCP_TUNNEL_TAIL'))
     .addOption(new Option('-t, --timestamps', "show Docker's timestamp of each line").env('MCP_TUNNEL_TIMESTAMPS'))
+    .addOption(new Option('--json', 'one JSON record per line (NDJSON: service, container, stream, time, line) instead of prefixed text (docs/json.md: logs)').env('MCP_TUNNEL_JSON'))
     .action(async (services: string[], options: LogsCliOptions) => runLogs(services, options));
 }
 
@@ -39,6 +41,10 @@ async function runLogs(services: string[], options: LogsCliOptions): Promise<voi
   const width = { n: 11 }; // 'cloudflared', the longest standard service name
   const colours = new Map<string, number>();
   const write = (line: ProjectLogLine): void => {
+    if (options.json) {
+      printRecord({ service: line.service, container: line.container, stream: line.stream, ...(line.time ? { time: line.time } : {}), line: line.text });
+      return;
+    }
     if (!colours.has(line.service)) colours.set(line.service, COLOURS[colours.size % COLOURS.length]!);
     width.n = Math.max(width.n, line.service.length);
     const prefix = `${line.service.padEnd(width.n)} |`;

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { RENEWER_CA_GID } from '../../deployment/compose-file.js';
 import type { DeploymentPaths } from '../../deployment/layout.js';
 import { fail, ok, warn, type DoctorFinding } from './types.js';
+import { formatMode as octal } from '../../deployment/file-mode.js';
 
 /**
  * Whether the containers' user (MCP_TUNNEL_UID/GID in .env) can read what the proxy mounts, judged the
@@ -26,7 +27,6 @@ export function permits(st: Pick<Stats, 'uid' | 'gid' | 'mode'>, user: Container
   return (bits & want) === want;
 }
 
-const octal = (mode: number): string => (mode & 0o7777).toString(8).padStart(4, '0');
 const describe = (st: Stats): string => `${st.uid}:${st.gid} ${octal(st.mode)}`;
 
 export interface PermissionContext {
