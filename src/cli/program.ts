@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { VERSION as version } from '../version.js';
+import { addLockTimeoutOptions, lockBeforeCommand, releaseCommandLock } from './command-lock.js';
 import { installConventions } from './conventions.js';
 import type { ProgramContext } from './program-context.js';
 
@@ -63,15 +64,18 @@ export async function buildProgram(argv: string[], loadAll = false): Promise<Com
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (str, write) => write(str) })
     // Set before the subcommands are added: commander copies it to each of them.
-    .exitOverride()
-    // Any command on a deployment directory first finishes (or rolls back) an interrupted earlier run.
-    .hook('preAction', async (_program, action) => (await import('./recovery.js')).recoverBeforeCommand(action));
+    .exitOverride();
   installConventions(program);
+  // After the conventions (--quiet applies to the wait notice): a command that changes the deployment takes
+  // its lock; any command on a deployment directory then finishes (or rolls back) an interrupted earlier run.
+  program.hook('preAction', async (_program, action) => lockBeforeCommand(action));
+  program.hook('postAction', async () => releaseCommandLock());
   const wanted = requestedCommand(argv);
   for (const entry of COMMANDS) {
     if (entry === wanted || loadAll) (await entry.load())(program, { buildFullProgram });
     // The others only need to be listed by --help (and recognised as known by commander).
     else program.command(entry.name).summary(entry.summary).allowUnknownOption().helpOption(false);
   }
+  addLockTimeoutOptions(program);
   return program;
 }
