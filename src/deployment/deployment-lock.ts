@@ -5,7 +5,7 @@ import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { EnvironmentError } from '../errors.js';
 import { formatDuration } from './duration.js';
-import { ensureDir, readTextIfExists } from './atomic-file.js';
+import { WRITER_TAG, ensureDir, readTextIfExists, writerMayBeAlive } from './atomic-file.js';
 import { parseEnvFile } from './env-file.js';
 import { asEnvironmentError } from './fs-errors.js';
 import { deploymentPaths } from './layout.js';
@@ -44,6 +44,8 @@ export interface LockHolder {
   pid: number;
   hostname: string;
   startedAt: string;
+  /** The holder's host + PID namespace (atomic-file.ts WRITER_TAG): its pid means something only there. */
+  writer?: string;
 }
 
 export interface DeploymentLock {
@@ -105,7 +107,7 @@ export function parseHolder(text: string | undefined): LockHolder | undefined {
   try {
     const v = JSON.parse(text) as Partial<LockHolder>;
     if (typeof v.command === 'string' && typeof v.pid === 'number' && typeof v.hostname === 'string' && typeof v.startedAt === 'string') {
-      return { command: v.command, pid: v.pid, hostname: v.hostname, startedAt: v.startedAt };
+      return { command: v.command, pid: v.pid, hostname: v.hostname, startedAt: v.startedAt, ...(typeof v.writer === 'string' ? { writer: v.writer } : {}) };
     }
   } catch {
     // a holder between mkdir and its write, or a damaged file: unknown holder
@@ -148,6 +150,22 @@ async function handToContainerUser(dir: string, lockDir: string): Promise<void> 
   for (const p of [path.join(lockDir, HOLDER_FILE), lockDir]) await fs.chown(p, user.uid, user.gid).catch(() => undefined);
 }
 
+/**
+ * A holder in our own PID namespace that is gone (kill -9, a crash) need not be waited out: its lock is
+ * made stale at once (mtime set back), and proper-lockfile's own take-over removes it on the next try.
+ * A holder in another namespace (the cert-renewer container, another host) cannot be judged by its pid:
+ * its lock goes stale by itself, LOCK_STALE_MS after its last refresh. Once per holder, so a lock that
+ * is not ours to judge is never backdated twice.
+ */
+async function heldByTheDead(lockDir: string, tookOver: Set<number>): Promise<boolean> {
+  const holder = await readHolder(lockDir);
+  if (holder?.writer !== WRITER_TAG || tookOver.has(holder.pid) || writerMayBeAlive(holder.writer, holder.pid, Date.now())) return false;
+  tookOver.add(holder.pid);
+  const longAgo = new Date(Date.now() - 2 * LOCK_STALE_MS);
+  await fs.utimes(lockDir, longAgo, longAgo).catch(() => undefined);
+  return true;
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -182,6 +200,7 @@ export async function acquireDeploymentLock(dir: string, options: AcquireOptions
   const created: string[] = [];
   let noticed = false;
   let missing = 0;
+  const tookOver = new Set<number>();
   let compromised = false;
   for (;;) {
     let release: (() => Promise<void>) | undefined;
@@ -192,7 +211,7 @@ export async function acquireDeploymentLock(dir: string, options: AcquireOptions
         stale: LOCK_STALE_MS,
         update: LOCK_UPDATE_MS,
         retries: 0,
-        fs: lockFs(() => ({ command: options.command, pid: process.pid, hostname: os.hostname(), startedAt: new Date().toISOString() })),
+        fs: lockFs(() => ({ command: options.command, pid: process.pid, hostname: os.hostname(), startedAt: new Date().toISOString(), writer: WRITER_TAG })),
         onCompromised: (err: Error) => {
           compromised = true;
           options.onCompromised?.(err);
@@ -206,6 +225,7 @@ export async function acquireDeploymentLock(dir: string, options: AcquireOptions
         continue;
       }
       if (code !== 'ELOCKED') throw asEnvironmentError(err, { action: 'create the lock', file: lockDir });
+      if (await heldByTheDead(lockDir, tookOver)) continue;
       const t = now();
       if (t >= deadline) throw lockedError(deploymentPaths(dir).dir, options.timeoutMs, await readHolder(lockDir));
       if (!noticed && t - start >= WAIT_NOTICE_AFTER_MS) {

@@ -134,7 +134,7 @@ describe('one lock per deployment directory', () => {
     expect(fs.existsSync(lockDir(dir))).toBe(false);
   });
 
-  it('a holder killed with SIGKILL blocks the next writer no longer than the stale interval', async () => {
+  it('a holder killed with SIGKILL on this host does not block the next writer: its pid is gone', async () => {
     const dir = await newDeployment();
     const holder = await startHolder(dir);
     holder.child.kill('SIGKILL');
@@ -142,10 +142,24 @@ describe('one lock per deployment directory', () => {
     expect(fs.existsSync(lockDir(dir))).toBe(true);
     const started = Date.now();
     const r = await runCli(['routes', 'add', 'tools', 'http://tools-mcp:9000', '--dir', dir, '--no-restart']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(routesOf(dir)).toEqual(['docs', 'tools']);
+    expect(fs.existsSync(lockDir(dir))).toBe(false);
+  });
+
+  it('a crashed holder of another PID namespace (the cert-renewer container) is waited out for the stale interval only', async () => {
+    const dir = await newDeployment();
+    // What a renewer killed with SIGKILL leaves: the lock, its holder file, no more refreshes.
+    fs.mkdirSync(lockDir(dir));
+    fs.writeFileSync(path.join(lockDir(dir), 'holder.json'), JSON.stringify({ command: 'renew-cert --every', pid: 1, hostname: 'c0ffee123456', startedAt: new Date().toISOString(), writer: '00000000' }));
+    const started = Date.now();
+    const r = await runCli(['routes', 'add', 'tools', 'http://tools-mcp:9000', '--dir', dir, '--no-restart']);
     const waited = Date.now() - started;
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stderr).toContain('waiting for another mcp-tunnel command');
+    expect(r.stderr).toContain('waiting for another mcp-tunnel command on this deployment (up to 30s): mcp-tunnel renew-cert --every (pid 1 on c0ffee123456');
     // LOCK_STALE_MS (10s) after the holder's last refresh, plus process start-up.
+    expect(waited).toBeGreaterThanOrEqual(8_000);
     expect(waited).toBeLessThan(14_000);
     expect(routesOf(dir)).toEqual(['docs', 'tools']);
     expect(fs.existsSync(lockDir(dir))).toBe(false);

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +15,7 @@ import {
   tryDeploymentLock,
   type LockHolder,
 } from '../../src/deployment/deployment-lock.js';
+import { WRITER_TAG } from '../../src/deployment/atomic-file.js';
 import { ExitCode } from '../../src/errors.js';
 
 /**
@@ -111,6 +113,24 @@ describe('the lock on a real directory', () => {
     expect(parseHolder(fs.readFileSync(path.join(lockDir, HOLDER_FILE), 'utf8'))?.command).toBe('routes add');
     await lock.release();
     expect(fs.existsSync(lockDir)).toBe(false);
+  });
+
+  it('takes over at once from a holder of this PID namespace whose process is gone; waits for a live one', async () => {
+    const dir = newDeployment();
+    const lockDir = path.join(dir, 'data', LOCK_DIR_NAME);
+    const gone = spawnSync(process.execPath, ['-e', '']).pid!;
+    fs.mkdirSync(lockDir);
+    fs.writeFileSync(path.join(lockDir, HOLDER_FILE), JSON.stringify({ ...HOLDER, pid: gone, writer: WRITER_TAG }));
+    const started = Date.now();
+    const lock = await acquireDeploymentLock(dir, { command: 'init', timeoutMs: 0 });
+    expect(Date.now() - started).toBeLessThan(1_000);
+    await lock.release();
+
+    // The same holder file naming a live process (this one, as another taker would see it): not taken.
+    fs.mkdirSync(lockDir);
+    fs.writeFileSync(path.join(lockDir, HOLDER_FILE), JSON.stringify({ ...HOLDER, pid: process.pid, writer: WRITER_TAG }));
+    await expect(acquireDeploymentLock(dir, { command: 'init', timeoutMs: 500 })).rejects.toMatchObject({ code: 'DEPLOYMENT_LOCKED' });
+    fs.rmSync(lockDir, { recursive: true });
   });
 
   it('keeps a lock it holds past several refreshes (its own holder file does not count as someone else)', async () => {
