@@ -27,7 +27,7 @@ Exit codes:
   0   a new certificate was issued and swapped in
   ${RENEW_NOT_NEEDED_EXIT_CODE}  not needed: more than --renew-before of validity remains (nothing written)
   2   invalid input or deployment (missing CA, certificate of another CA or domain without --force)
-  3   the environment failed (permissions, disk)
+  3   the environment failed (permissions, disk), or another command held the deployment's lock past --lock-timeout
   1   unexpected failure
 For cron or a systemd timer, treat ${RENEW_NOT_NEEDED_EXIT_CODE} as success (systemd: SuccessExitStatus=${RENEW_NOT_NEEDED_EXIT_CODE}).
 With --every the command keeps running (the cert-renewer service), logs one line per run, and exits 0 on SIGTERM.
