@@ -8,6 +8,7 @@ import {
 } from '../deployment/deployment-lock.js';
 import { formatDuration, parseDuration } from '../deployment/duration.js';
 import { isUserError } from '../errors.js';
+import { setHeldLock } from './held-lock.js';
 import { printNote, printVerbose, printWarning } from './output.js';
 
 /**
@@ -59,8 +60,6 @@ function lockTimeoutMs(opts: Record<string, unknown>): number {
   return parseDuration(raw, '--lock-timeout');
 }
 
-let held: DeploymentLock | undefined;
-
 async function acquire(dir: string, command: string, timeoutMs: number): Promise<DeploymentLock> {
   return acquireDeploymentLock(dir, {
     command,
@@ -85,7 +84,8 @@ export async function lockBeforeCommand(action: Command): Promise<void> {
   if (policy) {
     const timeoutMs = lockTimeoutMs(opts);
     if (policy(opts)) {
-      held = await acquire(opts.dir, name, timeoutMs);
+      const held = await acquire(opts.dir, name, timeoutMs);
+      setHeldLock(() => held.release().catch((err: unknown) => printWarning(`could not release the deployment lock: ${err instanceof Error ? err.message : String(err)}`)));
       await recoverBeforeCommand(action);
       return;
     }
@@ -107,13 +107,6 @@ export async function lockBeforeCommand(action: Command): Promise<void> {
   } finally {
     if (probe !== 'absent') await probe.release();
   }
-}
-
-/** The postAction hook, and run.ts once the command has ended either way. */
-export async function releaseCommandLock(): Promise<void> {
-  const lock = held;
-  held = undefined;
-  if (lock) await lock.release().catch((err: unknown) => printWarning(`could not release the deployment lock: ${err instanceof Error ? err.message : String(err)}`));
 }
 
 /** For a command that changes the deployment in runs (renew-cert --every): the lock around one run. */

@@ -1,7 +1,7 @@
 import { CommanderError, type Command } from 'commander';
 import { environmentErrorFor, isSystemError } from '../deployment/fs-errors.js';
 import { ExitCode, isUserError } from '../errors.js';
-import { releaseCommandLock } from './command-lock.js';
+import { releaseHeldLock } from './held-lock.js';
 import { printError } from './output.js';
 
 /**
@@ -22,7 +22,7 @@ export async function runCli(program: Command, argv: string[]): Promise<void> {
     process.exitCode = exitCodeFor(err);
   } finally {
     // A command that failed skipped the postAction hook: free the deployment for the next one now.
-    await releaseCommandLock();
+    await releaseHeldLock();
   }
 }
 

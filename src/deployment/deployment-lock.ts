@@ -2,7 +2,6 @@ import nodeFs from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import lockfile from 'proper-lockfile';
 import { EnvironmentError } from '../errors.js';
 import { formatDuration } from './duration.js';
 import { WRITER_TAG, ensureDir, readTextIfExists, writerMayBeAlive } from './atomic-file.js';
@@ -202,6 +201,8 @@ export async function acquireDeploymentLock(dir: string, options: AcquireOptions
   let missing = 0;
   const tookOver = new Set<number>();
   let compromised = false;
+  // Loaded here, not at the top: every command imports this module for its flag, few take the lock.
+  const { default: lockfile } = await import('proper-lockfile');
   for (;;) {
     let release: (() => Promise<void>) | undefined;
     try {
