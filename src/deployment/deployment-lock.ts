@@ -16,9 +16,10 @@ import { containerIdentity, currentInvoker, proxyContainerUser } from './ownersh
  *
  * Built on proper-lockfile: the lock is a directory made with mkdir (atomic on every local filesystem and
  * on a bind-mounted volume), so it excludes processes on the host and in containers alike. A pid check
- * would not: the cert-renewer's pids live in another namespace. A crashed holder is detected instead by
+ * alone would not: the cert-renewer's pids live in another namespace. A crashed holder is detected by
  * the directory's mtime, which the holder refreshes every LOCK_UPDATE_MS; a lock not refreshed for
- * LOCK_STALE_MS is taken over. The clock compared is the one kernel's (host and containers share it).
+ * LOCK_STALE_MS is taken over. The clock compared is the one kernel's (host and containers share it). A
+ * holder of our own PID namespace whose pid is gone is taken over at once (heldByTheDead).
  *
  * It lives in data/ because that is the one directory the cert-renewer container mounts. Its name starts
  * with a dot and says whose it is, so neither a credential scan nor Anthropic's setup component (which
@@ -28,8 +29,8 @@ export const LOCK_DIR_NAME = '.mcp-tunnel.lock';
 /** Inside the lock directory: who holds it (command, pid, hostname, start time; never a secret). */
 export const HOLDER_FILE = 'holder.json';
 /**
- * A holder's event loop would have to stall for ~8s before its lock is taken from it; a holder killed
- * with SIGKILL delays the next command by at most this long.
+ * A holder's event loop would have to stall for ~8s before its lock is taken from it; a holder of another
+ * PID namespace (the renewer container) killed with SIGKILL delays the next command by at most this long.
  */
 export const LOCK_STALE_MS = 10_000;
 export const LOCK_UPDATE_MS = 2_000;
@@ -154,7 +155,8 @@ async function handToContainerUser(dir: string, lockDir: string): Promise<void> 
  * made stale at once (mtime set back), and proper-lockfile's own take-over removes it on the next try.
  * A holder in another namespace (the cert-renewer container, another host) cannot be judged by its pid:
  * its lock goes stale by itself, LOCK_STALE_MS after its last refresh. Once per holder, so a lock that
- * is not ours to judge is never backdated twice.
+ * is not ours to judge is never backdated twice. Two waiters that find the same dead holder at the same
+ * moment share the narrow window proper-lockfile's own stale take-over has (stat, then rmdir).
  */
 async function heldByTheDead(lockDir: string, tookOver: Set<number>): Promise<boolean> {
   const holder = await readHolder(lockDir);
