@@ -84,7 +84,17 @@ export async function lockBeforeCommand(action: Command): Promise<void> {
   if (policy) {
     const timeoutMs = lockTimeoutMs(opts);
     if (policy(opts)) {
-      const held = await acquire(opts.dir, name, timeoutMs);
+      let held: DeploymentLock;
+      try {
+        held = await acquire(opts.dir, name, timeoutMs);
+      } catch (err) {
+        // A --dir that cannot hold a lock (a path through a regular file, no permission, a read-only disk)
+        // cannot be written either: the command meets the cause itself, in its own words and exit code.
+        if (!isUserError(err) || err.code === 'DEPLOYMENT_LOCKED') throw err;
+        printVerbose(`no deployment lock: ${err.message}`);
+        await recoverBeforeCommand(action);
+        return;
+      }
       setHeldLock(() => held.release().catch((err: unknown) => printWarning(`could not release the deployment lock: ${err instanceof Error ? err.message : String(err)}`)));
       await recoverBeforeCommand(action);
       return;

@@ -177,12 +177,14 @@ async function makeMissingDirs(dataDir: string): Promise<string[]> {
   const created: string[] = [];
   const root = path.dirname(dataDir);
   for (const [d, mode] of [[root, 0o755], [dataDir, containerIdentity(currentInvoker()).dataDirMode]] as const) {
-    if (nodeFs.existsSync(d)) continue;
-    // ensureDir also creates missing parents (never removed again: they are not the deployment's).
+    const missing: string[] = [];
+    for (let m = d; !nodeFs.existsSync(m) && path.dirname(m) !== m; m = path.dirname(m)) missing.push(m);
+    if (missing.length === 0) continue;
+    // ensureDir creates the missing parents too (with the same mode, as init would).
     await ensureDir(d, mode).catch((err: unknown) => {
       throw asEnvironmentError(err, { action: 'create', file: d });
     });
-    created.unshift(d);
+    created.unshift(...missing);
   }
   return created;
 }
