@@ -32,6 +32,12 @@ export function printWarning(message: string): void {
   process.stderr.write(`${paint(process.stderr, 33, 'warning:')} ${message}\n`);
 }
 
+/** Progress that must not mix with a command's output on stdout (e.g. --json): stderr, silenced by --quiet. */
+export function printNote(text: string): void {
+  if (level === 'quiet') return;
+  process.stderr.write(`${text}\n`);
+}
+
 export function printLine(text = ''): void {
   process.stdout.write(`${text}\n`);
 }

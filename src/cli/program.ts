@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { VERSION as version } from '../version.js';
+import { releaseHeldLock } from './held-lock.js';
 import { installConventions } from './conventions.js';
 import type { ProgramContext } from './program-context.js';
 
@@ -63,15 +64,19 @@ export async function buildProgram(argv: string[], loadAll = false): Promise<Com
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (str, write) => write(str) })
     // Set before the subcommands are added: commander copies it to each of them.
-    .exitOverride()
-    // Any command on a deployment directory first finishes (or rolls back) an interrupted earlier run.
-    .hook('preAction', async (_program, action) => (await import('./recovery.js')).recoverBeforeCommand(action));
+    .exitOverride();
   installConventions(program);
+  // After the conventions (--quiet applies to the wait notice): a command that changes the deployment takes
+  // its lock; any command on a deployment directory then finishes (or rolls back) an interrupted earlier run.
+  program.hook('preAction', async (_program, action) => (await import('./command-lock.js')).lockBeforeCommand(action));
+  program.hook('postAction', async () => releaseHeldLock());
   const wanted = requestedCommand(argv);
   for (const entry of COMMANDS) {
     if (entry === wanted || loadAll) (await entry.load())(program, { buildFullProgram });
     // The others only need to be listed by --help (and recognised as known by commander).
     else program.command(entry.name).summary(entry.summary).allowUnknownOption().helpOption(false);
   }
+  // Only a loaded command has options (`--help` alone loads none, and not the lock's code either).
+  if (wanted || loadAll) (await import('./command-lock.js')).addLockTimeoutOptions(program);
   return program;
 }

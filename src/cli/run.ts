@@ -1,6 +1,7 @@
 import { CommanderError, type Command } from 'commander';
 import { environmentErrorFor, isSystemError } from '../deployment/fs-errors.js';
 import { ExitCode, isUserError } from '../errors.js';
+import { releaseHeldLock } from './held-lock.js';
 import { printError } from './output.js';
 
 /**
@@ -19,6 +20,9 @@ export async function runCli(program: Command, argv: string[]): Promise<void> {
     await program.parseAsync(normaliseArgv(argv));
   } catch (err) {
     process.exitCode = exitCodeFor(err);
+  } finally {
+    // A command that failed skipped the postAction hook: free the deployment for the next one now.
+    await releaseHeldLock();
   }
 }
 

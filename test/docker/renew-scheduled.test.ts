@@ -13,7 +13,8 @@ import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RENEWER_CA_GID, RENEWER_SERVICE } from '../../src/deployment/compose-file.js';
 import { inspectCertificate, issueServerCert, verifySignedBy } from '../../src/pki/index.js';
-import { fakeTunnelToken, runCli } from '../helpers/cli.js';
+import { execa } from 'execa';
+import { CLI, fakeTunnelToken, runCli } from '../helpers/cli.js';
 import { docker, dockerCleanup, dockerCompose, ensureNodeBaseImage, mustDocker, requireDocker, TEST_LABEL, uniqueName } from '../helpers/docker.js';
 import { scrubbedEnv } from '../helpers/stack.js';
 import { waitFor } from '../helpers/tunnel-client.js';
@@ -155,6 +156,30 @@ describe.skipIf(!dockerReady)('cert-renewer service (docker-compose 1.29, real c
     const state = JSON.parse(await mustDocker(['inspect', '--format', '{{json .State}}', id])) as { ExitCode: number; Running: boolean };
     expect(state).toMatchObject({ Running: false, ExitCode: 0 });
     expect(String((await compose(['logs', '--no-color', RENEWER_SERVICE])).stdout)).toContain('SIGTERM received, stopping');
+  }, 300_000);
+
+  it('the renewer container and a host command exclude each other through data/.mcp-tunnel.lock', async () => {
+    // A host command holding the lock: rotate-token has taken it and waits for its token on stdin.
+    const holder = execa(process.execPath, [CLI, 'rotate-token', '--tunnel-token-stdin', '--dir', dir], { env: { ...scrubbedEnv(), CI: 'true', NO_COLOR: '1' }, extendEnv: false, reject: false, stdin: 'pipe', timeout: 120_000 });
+    try {
+      await waitFor(() => fs.existsSync(path.join(data, '.mcp-tunnel.lock', 'holder.json')), 'the host command to take the lock', 20_000);
+      const inContainer = (): Promise<{ exitCode?: number; stdout: unknown; stderr: unknown }> =>
+        compose(['run', '--rm', '-T', RENEWER_SERVICE, 'renew-cert', '--dir', '/deployment', '--force', '--lock-timeout', '0'], 120_000);
+      const refused = await inContainer();
+      expect(refused.exitCode, String(refused.stderr)).toBe(3);
+      expect(String(refused.stderr)).toContain(`is being changed by mcp-tunnel rotate-token (pid ${holder.pid} on ${os.hostname()}`);
+      holder.kill('SIGTERM');
+      await holder;
+      expect(fs.existsSync(path.join(data, '.mcp-tunnel.lock'))).toBe(false);
+      const renewed = await inContainer();
+      expect(renewed.exitCode, String(renewed.stderr)).toBe(0);
+      // The container's lock (made as the containers' user) is gone after its run: the host goes ahead at once.
+      expect(fs.existsSync(path.join(data, '.mcp-tunnel.lock'))).toBe(false);
+      const host = await runCli(['renew-cert', '--dir', dir, '--force', '--lock-timeout', '0']);
+      expect(host.exitCode, host.stderr).toBe(0);
+    } finally {
+      holder.kill('SIGKILL');
+    }
   }, 300_000);
 
   it('schedule-renewal --disable removes it and restores the permissions; schedule-renewal adds it back', async () => {

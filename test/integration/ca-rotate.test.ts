@@ -282,6 +282,28 @@ describe('ca rotate and tunnel show through the CLI, programmatic flow', () => {
   }, 60_000);
 });
 
+describe('two ca rotate at once, programmatic flow', () => {
+  it('the second waits for the first (the deployment lock), then rotates from its result: never a third CA on the tunnel', async () => {
+    const d = await deployment();
+    try {
+      fs.writeFileSync(path.join(d.dir, '.env'), wifEnv(), { mode: 0o600 });
+      const args = ['ca', 'rotate', '--dir', d.dir, '--json', '--yes', '--proxy', d.wsUrl, '--wait-timeout', '10s', '--lock-timeout', '60s'];
+      const [a, b] = await Promise.all([0, 1].map(() => runCli(args, { env: { MCP_TUNNEL_API_RETRY_BASE_MS: '2' } })));
+      for (const r of [a!, b!]) expect(r.exitCode, r.stderr).toBe(0);
+      const reports = [a!, b!].map((r) => expectReport('ca-rotate', r) as unknown as { oldFingerprint: string; newFingerprint: string });
+      // One after the other: one rotated the original CA, the other the CA the first one made.
+      const first = reports.find((r) => r.oldFingerprint === fp(d.oldCaPem))!;
+      const second = reports.find((r) => r !== first)!;
+      expect(second.oldFingerprint).toBe(first.newFingerprint);
+      expect(registrations(standin)).toHaveLength(2);
+      expect(archives(standin)).toHaveLength(2);
+      expect(standin.activeCertificates(d.tunnelId).map((c) => c.fingerprint)).toEqual([fp(fs.readFileSync(deploymentPaths(d.dir).caCert, 'utf8'))]);
+    } finally {
+      await d.proxy.close();
+    }
+  }, 90_000);
+});
+
 describe('ca rotate killed with SIGKILL', () => {
   /** What is on disk when the process dies: the new CA written but not recorded, then each recorded step. */
   const moments: Array<[string, (dir: string) => boolean]> = [

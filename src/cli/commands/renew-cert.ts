@@ -9,6 +9,7 @@ import {
   type RenewResult,
 } from '../../ops/renew-cert.js';
 import { MAX_EVERY_MS, MIN_EVERY_MS, runRenewalLoop } from '../../ops/renew-loop.js';
+import { withDeploymentLock } from '../command-lock.js';
 import { printError, printLine, printReport, printStep, printWarning } from '../output.js';
 
 interface RenewCertOptions {
@@ -18,6 +19,7 @@ interface RenewCertOptions {
   force?: boolean;
   every?: string;
   json?: boolean;
+  lockTimeout?: string;
 }
 
 const HELP = `
@@ -25,7 +27,7 @@ Exit codes:
   0   a new certificate was issued and swapped in
   ${RENEW_NOT_NEEDED_EXIT_CODE}  not needed: more than --renew-before of validity remains (nothing written)
   2   invalid input or deployment (missing CA, certificate of another CA or domain without --force)
-  3   the environment failed (permissions, disk)
+  3   the environment failed (permissions, disk), or another command held the deployment's lock past --lock-timeout
   1   unexpected failure
 For cron or a systemd timer, treat ${RENEW_NOT_NEEDED_EXIT_CODE} as success (systemd: SuccessExitStatus=${RENEW_NOT_NEEDED_EXIT_CODE}).
 With --every the command keeps running (the cert-renewer service), logs one line per run, and exits 0 on SIGTERM.
@@ -73,8 +75,11 @@ async function runRenewCert(options: RenewCertOptions): Promise<void> {
   if (parsed.renewBeforeMs >= parsed.certDurationMs) {
     printWarning(`--renew-before ${options.renewBefore} is not shorter than --cert-duration ${options.certDuration}: every run will issue a new certificate`);
   }
-  const once = (): Promise<RenewResult> =>
+  const renew = (): Promise<RenewResult> =>
     renewServerCertificate({ dir: options.dir, renewBeforeMs: parsed.renewBeforeMs, certDurationMs: parsed.certDurationMs, force: options.force });
+  // A single run holds the deployment lock for the whole command (command-lock.ts); the loop only for each
+  // run, so the deployment is not locked for days and a run that meets the lock retries later.
+  const once = parsed.everyMs === undefined ? renew : (): Promise<RenewResult> => withDeploymentLock(options.dir, 'renew-cert --every', options.lockTimeout, renew);
 
   if (parsed.everyMs === undefined) {
     const result = await once();
