@@ -78,6 +78,12 @@ export interface ProxyConfig {
 const TOP_LEVEL_KEYS = new Set(['listen_addr', 'log_level', 'shutdown_timeout', 'tunnel_domain', 'tls', 'routes', 'upstream', 'admin', 'limits']);
 
 /** Most config mistakes are fixed the same way (edit the file), so they share PROXY_CONFIG_INVALID; a few get their own code. */
+/** A hand-edited `routes:` written as a YAML list: the proxy refuses to start (docs/contract.md §3). */
+export const ROUTES_LIST_PROBLEM = {
+  message: 'routes must be a map of hostname to upstream URL, not a list',
+  hint: 'write routes as "name: http://host:port", one per line, without a leading "-"',
+} as const;
+
 function fail(message: string, hint?: string, code: string = 'PROXY_CONFIG_INVALID'): never {
   throw new ConfigError(message, hint, code);
 }
@@ -144,7 +150,7 @@ export function parseProxyConfig(text: string): ProxyConfig {
   }
 
   if (Array.isArray(doc.routes)) {
-    fail('routes must be a map of hostname to upstream URL, not a list', 'write routes as "name: http://host:port", one per line, without a leading "-"');
+    fail(ROUTES_LIST_PROBLEM.message, ROUTES_LIST_PROBLEM.hint);
   }
   if (!isMap(doc.routes) || Object.keys(doc.routes).length === 0) {
     fail('routes is required: a map of hostname to upstream URL', 'e.g. routes: { docs: "http://10.0.0.5:8080" }');

@@ -120,6 +120,25 @@ const cases: Case[] = [
     },
     error: /data\/ca.crt exists but data\/ca.key is missing: refusing to create a second CA/,
   },
+  {
+    // A re-run must say what is wrong with the routes it found, not that none were given.
+    name: 'existing config with routes hand-edited into a YAML list',
+    args: (d) => withFlag(d, '--route', null),
+    setup: (d) => {
+      fs.mkdirSync(path.join(d, 'config'), { recursive: true });
+      fs.writeFileSync(path.join(d, 'config', 'mcp-proxy.yaml'), 'listen_addr: ":8080"\ntunnel_domain: abcd1234.tunnel.anthropic.com\ntls:\n  cert_file: /data/tls.crt\n  key_file: /data/tls.key\nroutes:\n  - docs: "http://docs-mcp:8080"\n');
+    },
+    error: /config\/mcp-proxy.yaml: routes must be a map of hostname to upstream URL, not a list/,
+  },
+  {
+    name: 'existing config that is not YAML',
+    args: (d) => withFlag(d, '--route', null),
+    setup: (d) => {
+      fs.mkdirSync(path.join(d, 'config'), { recursive: true });
+      fs.writeFileSync(path.join(d, 'config', 'mcp-proxy.yaml'), 'routes:\n  docs: "http://docs-mcp:8080\n  wiki: [\n');
+    },
+    error: /config\/mcp-proxy.yaml is not valid YAML/,
+  },
 ];
 
 describe('init refuses bad input with one clear line and writes nothing', () => {
