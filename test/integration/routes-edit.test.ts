@@ -157,6 +157,7 @@ describe('mcp-tunnel routes (CLI)', () => {
     expect(added.exitCode, added.stderr).toBe(0);
     expect(added.stdout).toContain('added route tools -> http://10.0.0.7:9000 to config/mcp-proxy.yaml');
     expect(added.stdout).toMatch(/The stack is not running.*mcp-tunnel up.*mcp-tunnel probe tools/s);
+    expect(added.stdout).toMatch(/\(mcp-tunnel up[^)]*\)\. Then check it: mcp-tunnel probe tools/);
     expect(fs.readFileSync(configFile, 'utf8')).toBe(HAND_EDITED.replace("    wiki: 'http://10.0.0.6:3000'\n", "    wiki: 'http://10.0.0.6:3000'\n    tools: 'http://10.0.0.7:9000'\n"));
     expect(fs.statSync(configFile).mode & 0o777).toBe(0o644);
 
