@@ -7,6 +7,15 @@ import { ValidationError } from '../errors.js';
  */
 
 export const DEFAULT_API_URL = 'https://api.anthropic.com';
+
+/**
+ * The API base URL when neither --api-url (MCP_TUNNEL_API_URL) nor .env names one: ANTHROPIC_BASE_URL, the
+ * variable @anthropic-ai/sdk itself honours (our client passes its base URL explicitly, which would ignore
+ * it), else the public API.
+ */
+export function defaultApiUrl(env: NodeJS.ProcessEnv = process.env): string {
+  return env.ANTHROPIC_BASE_URL?.trim() || DEFAULT_API_URL;
+}
 /**
  * The anthropic-version docs/contract.md §4 documents for the Tunnels API. Sent explicitly: @anthropic-ai/sdk
  * 1.11 would otherwise send its own newer default, which the documented API need not accept.

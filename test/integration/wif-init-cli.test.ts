@@ -72,6 +72,16 @@ function expectNoSecrets(r: CliResult, tunnelId?: string): void {
 }
 
 describe('init --flow wif (CLI)', () => {
+  it('without --api-url, ANTHROPIC_BASE_URL (the SDK\'s own variable) names the API, and .env keeps it for the next run', async () => {
+    const dir = newDir();
+    const args = wifArgs(dir);
+    args.splice(args.indexOf('--api-url'), 2);
+    const r = await cli(args, { ANTHROPIC_BASE_URL: standin.url });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(standin.calls.some((c) => c.path === '/v1/tunnels' && c.method === 'POST')).toBe(true);
+    expect(parseEnvFile(read(dir, '.env')).MCP_TUNNEL_API_URL).toBe(standin.url);
+  });
+
   it('provisions through the API and writes the same layout as the setup component', async () => {
     const dir = newDir();
     const r = await cli(wifArgs(dir));

@@ -4,7 +4,7 @@ import {
   checkFileSource,
   commandSource,
   createTunnelsClient,
-  DEFAULT_API_URL,
+  defaultApiUrl,
   DEFAULT_MAX_RETRIES,
   describeCertificates,
   fileSource,
@@ -104,7 +104,7 @@ async function gatherWifSettings(options: WifInitOptions, existing: ExistingDepl
     }
   }
   // Every flag is checked before any prompt or request.
-  const apiUrl = validateApiUrl(options.apiUrl ?? stored.apiUrl ?? DEFAULT_API_URL);
+  const apiUrl = validateApiUrl(options.apiUrl ?? stored.apiUrl ?? defaultApiUrl());
   const flagRule = options.federationRuleId === undefined ? undefined : validateFederationRuleId(options.federationRuleId);
   const flagOrg = options.organizationId === undefined ? undefined : validateOrganizationId(options.organizationId);
   const workspaceRaw = options.workspaceId ?? stored.workspaceId;
