@@ -57,7 +57,8 @@ export function printClaudeUse(settings: InitSettings): void {
   for (const c of info.caveats) printLine(`  - ${c}`);
 }
 
-export function printInitJson(plan: InitPlan, settings: InitSettings, flow: 'manual' | 'wif', dryRun: boolean, next: string[]): void {
+/** `caReused`: the programmatic flow makes (and registers) its CA before the plan, which then finds it on disk. */
+export function printInitJson(plan: InitPlan, settings: InitSettings, flow: 'manual' | 'wif', dryRun: boolean, next: string[], known: { caReused?: boolean } = {}): void {
   printReport('init', {
     dir: plan.paths.dir,
     dryRun,
@@ -66,7 +67,7 @@ export function printInitJson(plan: InitPlan, settings: InitSettings, flow: 'man
     tunnelDomain: settings.tunnelDomain,
     engine: plan.engine,
     files: plan.changes.map((c) => ({ path: c.label, status: c.status })),
-    ca: { reused: plan.ca.reused, fingerprint: plan.ca.fingerprint },
+    ca: { reused: known.caReused ?? plan.ca.reused, fingerprint: plan.ca.fingerprint },
     serverCertificate: { reason: plan.server.reason, notAfter: plan.server.notAfter.toISOString() },
     autoRenew: plan.autoRenew,
     sampleServer: plan.sampleServer,

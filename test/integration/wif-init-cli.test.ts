@@ -72,6 +72,17 @@ function expectNoSecrets(r: CliResult, tunnelId?: string): void {
 }
 
 describe('init --flow wif (CLI)', () => {
+  it('--json: stdout is the one report (no provisioning lines), and a CA made by this run is not "reused"', async () => {
+    const dir = newDir();
+    const r = await cli([...wifArgs(dir), '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as { schemaVersion: number; report: string; flow: string; ca: { reused: boolean } };
+    expect(report).toMatchObject({ schemaVersion: 1, report: 'init', flow: 'wif', ca: { reused: false } });
+    const again = await cli([...wifArgs(dir), '--json']);
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect((JSON.parse(again.stdout) as { ca: { reused: boolean } }).ca.reused).toBe(true);
+  });
+
   it('without --api-url, ANTHROPIC_BASE_URL (the SDK\'s own variable) names the API, and .env keeps it for the next run', async () => {
     const dir = newDir();
     const args = wifArgs(dir);

@@ -226,7 +226,8 @@ export async function runInitWif(given: WifInitOptions): Promise<void> {
     now,
     dataDirMode: containerIdentity(currentInvoker()).dataDirMode,
     ...tuning,
-    onProgress: printProgress,
+    // --json: stdout holds the one report.
+    onProgress: options.json ? undefined : printProgress,
   });
 
   // The WIF settings ride along in .env (src/anthropic/settings.ts), written by the same plan.
@@ -255,7 +256,7 @@ export async function runInitWif(given: WifInitOptions): Promise<void> {
   confirmReplacements(plan, existing, options);
   await applyInit(plan);
   const next = nextSteps(plan, initSettings, { extra: [`Rotate the token later: mcp-tunnel rotate-token --dir ${plan.paths.dir}   (the settings are in .env)`] });
-  if (options.json) printInitJson(plan, initSettings, 'wif', false, next);
+  if (options.json) printInitJson(plan, initSettings, 'wif', false, next, { caReused: !provisioned.ca.created });
   else {
     const headline = `Tunnel ${initSettings.tunnelId} (${initSettings.tunnelDomain}); CA ${provisioned.ca.created ? 'created' : 'reused'}, fingerprint ${plan.ca.fingerprint}, registered on the tunnel`;
     printInitOutcome(plan, initSettings, headline, next, options.printCa);
