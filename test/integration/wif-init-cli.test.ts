@@ -8,6 +8,7 @@ import { parseProxyConfig } from '../../src/deployment/proxy-config.js';
 import { inspectCertificate } from '../../src/pki/index.js';
 import { fakeJwt, startAnthropicStandin, type AnthropicStandin } from '../helpers/anthropic-standin.js';
 import { runCli, snapshotTree, type CliResult } from '../helpers/cli.js';
+import { expectReport } from '../helpers/json-reports.js';
 
 /**
  * `mcp-tunnel init --flow wif` as a user runs it (the built CLI, CI=true, no TTY), against the local
@@ -72,6 +73,17 @@ function expectNoSecrets(r: CliResult, tunnelId?: string): void {
 }
 
 describe('init --flow wif (CLI)', () => {
+  it('--dry-run --json: one report (docs/json.md init), no request, nothing written', async () => {
+    const dir = newDir();
+    const r = await cli([...wifArgs(dir), '--dry-run', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const report = expectReport('init', r);
+    expect(report).toMatchObject({ dryRun: true, flow: 'wif', tunnelId: null, tunnelDomain: null, files: [], urls: [] });
+    expect(report.apiCalls).toEqual(expect.arrayContaining([expect.stringContaining('create a tunnel')]));
+    expect(standin.calls).toEqual([]);
+    expect(fs.existsSync(dir)).toBe(false);
+  });
+
   it('--json: stdout is the one report (no provisioning lines), and a CA made by this run is not "reused"', async () => {
     const dir = newDir();
     const r = await cli([...wifArgs(dir), '--json']);

@@ -31,8 +31,8 @@ import { validateTunnelId } from '../../deployment/validate.js';
 import { AbortedError, ValidationError } from '../../errors.js';
 import { VERSION } from '../../version.js';
 import { checkDir, checkSharedFlags, initIsInteractive, MissingValues, resolveSharedSettings, type InitOptions } from '../init-inputs.js';
-import { nextSteps, printInitJson, printInitOutcome, printReplacementDiffs, printSummary } from '../init-report.js';
-import { printLine, printStep } from '../output.js';
+import { claudeUrls, nextSteps, printInitJson, printInitOutcome, printReplacementDiffs, printSummary } from '../init-report.js';
+import { printLine, printReport, printStep } from '../output.js';
 import * as wizard from '../prompts/init-wizard.js';
 
 /**
@@ -198,6 +198,29 @@ export async function runInitWif(given: WifInitOptions): Promise<void> {
     ['directory', paths.dir],
     ['API calls', `${settings.apiUrl}: token exchange, ${settings.tunnelId || storedTunnelId ? 'read the tunnel' : 'CREATE a tunnel'}, register the CA unless it is, reveal the token`],
   ];
+  if (options.dryRun && options.json) {
+    // Before any request the tunnel may not exist yet: its ID and domain are null then, and no file is planned.
+    const tunnelId = settings.tunnelId ?? storedTunnelId ?? null;
+    const tunnelDomain = tunnelId && !moving ? (existing.tunnelDomain ?? null) : null;
+    printReport('init', {
+      dir: paths.dir,
+      dryRun: true,
+      flow: 'wif',
+      tunnelId,
+      tunnelDomain,
+      engine: settings.engine,
+      files: [],
+      urls: tunnelDomain ? claudeUrls({ routes: settings.routes, tunnelDomain }) : [],
+      next: [],
+      apiCalls: [
+        `${settings.apiUrl}: token exchange`,
+        tunnelId ? `read tunnel ${tunnelId}` : `create a tunnel "${settings.displayName}"`,
+        'register the CA unless it is registered',
+        'reveal the token',
+      ],
+    });
+    return;
+  }
   if (options.dryRun) {
     printSummary(summary);
     printLine('dry run: no API request was made and nothing was written');
