@@ -99,6 +99,13 @@ async function runAsNobody(args: string[]): Promise<CliResult> {
 
 const CASES: Case[] = [
   {
+    name: 'tunnel show in a directory that is not a deployment',
+    run: () => runCli(['tunnel', 'show', '--dir', work, '--offline']),
+    exitCode: 2,
+    message: /is not a deployment \(no \.env, no data\/tunnel-id, no data\/ca\.crt\)/,
+    watch: () => work,
+  },
+  {
     // A --dir typo must not report "torn down" (nor delete a .env and data/ that belong to something else).
     name: 'teardown --yes in a directory that is not a deployment',
     run: async () => {
