@@ -6,6 +6,7 @@ import { BUILTIN_PROXY_IMAGE_REPO } from './images.js';
 import { COMPOSE_SERVICES } from './compose-file.js';
 import { ConfigError } from '../errors.js';
 import { ROUTES_LIST_PROBLEM } from './proxy-config.js';
+import { parseDuration } from './duration.js';
 
 /**
  * What an earlier init (or the official setup component) left in a deployment directory. A re-run
@@ -21,6 +22,8 @@ export interface ExistingDeployment {
   allowedIps?: string[];
   upstreamTls?: { caFile?: string; includeSystemCas?: boolean };
   engine?: 'official' | 'builtin';
+  /** How long compose lets the proxy drain before it kills it (its stop_grace_period; compose's default 10s). */
+  proxyStopGraceMs?: number;
   envText?: string;
   gitignoreText?: string;
 }
@@ -51,7 +54,10 @@ export async function readExistingDeployment(paths: DeploymentPaths): Promise<Ex
   result.allowedIps = fromConfig.allowedIps;
   result.upstreamTls = fromConfig.upstreamTls;
   result.tunnelDomain ??= fromConfig.tunnelDomain;
-  if (composeText !== undefined) result.engine = engineFrom(composeText);
+  if (composeText !== undefined) {
+    result.engine = engineFrom(composeText);
+    result.proxyStopGraceMs = stopGraceFrom(composeText);
+  }
   return result;
 }
 
@@ -62,6 +68,20 @@ function engineFrom(composeText: string): ExistingDeployment['engine'] {
     const image = doc?.services?.[COMPOSE_SERVICES.proxy]?.image;
     if (typeof image !== 'string') return undefined;
     return image.startsWith(`${BUILTIN_PROXY_IMAGE_REPO}:`) ? 'builtin' : 'official';
+  } catch {
+    return undefined;
+  }
+}
+
+const COMPOSE_DEFAULT_STOP_GRACE_MS = 10_000;
+
+function stopGraceFrom(composeText: string): number | undefined {
+  try {
+    const doc = YAML.parse(composeText) as { services?: Record<string, { stop_grace_period?: unknown } | null> } | null;
+    const svc = doc?.services?.[COMPOSE_SERVICES.proxy];
+    if (!svc) return undefined;
+    const raw = svc.stop_grace_period;
+    return raw === undefined || raw === null ? COMPOSE_DEFAULT_STOP_GRACE_MS : parseDuration(String(raw));
   } catch {
     return undefined;
   }
