@@ -159,7 +159,7 @@ export function parseProxyConfig(text: string): ProxyConfig {
   for (const [rawKey, target] of Object.entries(doc.routes)) {
     const key = rawKey.toLowerCase();
     if (!isValidRouteKey(key)) fail(`route "${rawKey}" is not a hostname or DNS label`, undefined, 'ROUTE_NAME_INVALID');
-    if (typeof target !== 'string') fail(`invalid upstream for route "${rawKey}" (must be scheme://host:port)`, undefined, 'UPSTREAM_SYNTAX_INVALID');
+    if (typeof target !== 'string') fail(`invalid upstream (must be scheme://host:port) for route "${rawKey}": not a string`, undefined, 'UPSTREAM_SYNTAX_INVALID');
     if (!key.includes('.') && tunnelDomain === undefined) {
       fail(`route "${rawKey}" is a bare subdomain but tunnel_domain is not set`, 'set tunnel_domain to the tunnel domain, or write the full hostname as the route key');
     }

@@ -118,7 +118,7 @@ describe('mcp-tunnel routes (CLI)', () => {
   it.each([
     ['an invalid name', ['add', 'Bad_Name', 'http://10.0.0.7:80'], /invalid route name "Bad_Name"/],
     ['a duplicate', ['add', 'docs', 'http://10.0.0.7:80'], /route "docs" already exists/],
-    ['an upstream with a path', ['add', 'tools', 'http://10.0.0.7:80/mcp'], /has a path, query or fragment \("\/mcp"\) \(must be scheme:\/\/host:port\)/],
+    ['an upstream with a path', ['add', 'tools', 'http://10.0.0.7:80/mcp'], /invalid upstream \(must be scheme:\/\/host:port\) for route "tools": .* has a path, query or fragment \("\/mcp"\)/],
     ['an upstream without a port', ['add', 'tools', 'http://10.0.0.7'], /has no port/],
     ['an upstream outside allowed_ips', ['add', 'tools', 'http://192.168.1.5:80'], /outside the allowed IPs \(10\.0\.0\.0\/8\)/],
     ['a decimal IPv4 spelling (2130771969)', ['add', 'tools', 'http://2130771969:80'], /points to 2130771969 \(= 127\.1\.0\.1\), which the proxy will refuse/],
