@@ -125,7 +125,7 @@ export function parseProxyConfig(text: string): ProxyConfig {
   }
   if (!isMap(doc)) fail('config must be a YAML mapping with listen_addr, tls and routes');
   for (const key of Object.keys(doc)) {
-    if (!TOP_LEVEL_KEYS.has(key)) fail(`unknown config field "${key}"`, `known fields: ${[...TOP_LEVEL_KEYS].join(', ')}`);
+    if (!TOP_LEVEL_KEYS.has(key)) fail(`unknown config field "${key}"`, `known fields: ${[...TOP_LEVEL_KEYS].join(', ')}`, 'PROXY_CONFIG_UNKNOWN_FIELD');
   }
 
   if (typeof doc.listen_addr !== 'string') fail('listen_addr is required (e.g. ":8080")');
