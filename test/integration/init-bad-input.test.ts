@@ -108,6 +108,8 @@ const cases: Case[] = [
   { name: 'unknown flow', args: (d) => withFlag(d, '--flow', 'oauth'), error: /argument 'oauth' is invalid/ },
   { name: 'dir is a file', args: () => withFlag(work, '--dir', path.join(work, 'token')), error: /--dir .*token is not a directory/ },
   { name: 'unknown flag', args: (d) => [...GOOD(d), '--tunnel-token', 'eyJabc'], error: /unknown option '--tunnel-token'/ },
+  // A token typed on the command line (ps, shell history): refused, with where a token does go.
+  { name: 'a token as a flag value', args: (d) => [...withFlag(d, '--tunnel-token-file', null), '--token', 'eyJabc'], error: /unknown option '--token'\nhint: a token never travels on the command line: use --tunnel-token-file FILE, --tunnel-token-stdin or the TUNNEL_TOKEN environment variable/ },
   { name: 'https upstream without a CA to verify it', args: (d) => withFlag(d, '--route', 'docs=https://10.0.0.5:8443'), error: /route "docs" has an https upstream, but there is no CA to verify it with/ },
   { name: 'upstream CA file holding a private key', args: (d) => [...withFlag(d, '--route', 'docs=https://10.0.0.5:8443'), '--upstream-ca-file', writeFile('key.pem', '-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n')], error: /--upstream-ca-file .*key.pem contains a private key/ },
   { name: 'upstream CA file without a certificate', args: (d) => [...GOOD(d), '--upstream-ca-file', writeFile('notpem', 'hello')], error: /--upstream-ca-file .*notpem holds no PEM certificate/ },
