@@ -76,8 +76,8 @@ export function printInitJson(plan: InitPlan, settings: InitSettings, flow: 'man
   });
 }
 
-/** Files whose content may be shown: they hold no secret (.env and data/ do). */
-const SHOWABLE = new Set(['compose.yaml', 'config/mcp-proxy.yaml', '.gitignore']);
+/** Files whose content may be shown: they hold no secret (.env, the keys and the token do; the tunnel's ID and domain are printed anyway). */
+const SHOWABLE = new Set(['compose.yaml', 'config/mcp-proxy.yaml', '.gitignore', 'data/tunnel-id', 'data/tunnel-domain']);
 
 /** What a re-run would change in files that exist, as a diff (secrets only named), before anything is written. */
 export function printReplacementDiffs(plan: InitPlan): void {
