@@ -87,6 +87,8 @@ export interface ProxySettingsFile {
   engine: 'official' | 'builtin' | undefined;
   /** compose.yaml's stop_grace_period for the proxy, when there is a compose file with the proxy service. */
   proxyStopGraceMs?: number;
+  /** The tunnel's domain as data/tunnel-domain has it (what the server certificate was issued for). */
+  storedTunnelDomain?: string;
 }
 
 export async function readProxySettings(dir: string): Promise<ProxySettingsFile> {
@@ -95,7 +97,8 @@ export async function readProxySettings(dir: string): Promise<ProxySettingsFile>
   if (text === undefined) throw usage(`no ${REL} in ${paths.dir}`, 'run in the deployment directory or pass --dir (mcp-tunnel init creates it)', 'CONFIG_FILE_MISSING');
   const config = validated(text, `${REL}: `, '');
   const existing = await readExistingDeployment(paths);
-  return { paths, text, config, engine: existing.engine, proxyStopGraceMs: existing.proxyStopGraceMs };
+  const stored = (await readTextIfExists(paths.tunnelDomain))?.split('\n')[0]?.trim().toLowerCase() || undefined;
+  return { paths, text, config, engine: existing.engine, proxyStopGraceMs: existing.proxyStopGraceMs, storedTunnelDomain: stored };
 }
 
 function validated(text: string, prefix: string, suffix: string): ProxyConfig {
@@ -170,6 +173,12 @@ export function planSet(file: ProxySettingsFile, rawKey: string, rawValue: strin
   // cloudflared's command dials the proxy at localhost:8080 (compose.yaml): another port needs its --url too.
   if (spec.key === 'listen_addr' && config.listenAddr.port !== 8080) {
     warnings.push(`cloudflared's command in compose.yaml dials http://localhost:8080: change its --url to port ${config.listenAddr.port} too, or Claude's requests will not reach the proxy`);
+  }
+  // The domain is the tunnel's (the Console's or the API's); the server certificate covers that one only.
+  if (spec.key === 'tunnel_domain' && file.storedTunnelDomain && config.tunnelDomain && config.tunnelDomain !== file.storedTunnelDomain) {
+    warnings.push(
+      `tunnel_domain ${config.tunnelDomain} is not the tunnel's domain in data/tunnel-domain (${file.storedTunnelDomain}), which data/tls.crt covers: every TLS handshake will fail; to move to another tunnel run mcp-tunnel init --tunnel-domain ${config.tunnelDomain} (it issues a matching certificate)`,
+    );
   }
   // Docker kills the proxy once stop_grace_period is over: a longer drain would be cut short (docs/contract.md §2).
   if (spec.key === 'shutdown_timeout' && file.proxyStopGraceMs !== undefined && config.shutdownTimeoutMs > file.proxyStopGraceMs) {
