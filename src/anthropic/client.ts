@@ -2,7 +2,7 @@ import Anthropic, { type Middleware } from '@anthropic-ai/sdk';
 import { oidcFederationProvider } from '@anthropic-ai/sdk/lib/credentials/oidc-federation';
 import { WorkloadIdentityError, type AccessTokenProvider } from '@anthropic-ai/sdk/lib/credentials/types';
 import { identityTokenProvider, type IdentityTokenSource } from './identity-token.js';
-import { DEFAULT_API_URL } from './ids.js';
+import { DEFAULT_API_URL, TUNNELS_API_VERSION } from './ids.js';
 
 /**
  * The one place an Anthropic client is made. Authentication is Workload Identity Federation through the
@@ -58,6 +58,7 @@ export function createTunnelsClient(options: TunnelsClientOptions): TunnelsClien
     timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     fetch: fetchWithCodes,
     middleware,
+    defaultHeaders: { 'anthropic-version': TUNNELS_API_VERSION },
     logLevel: 'off',
   });
 }

@@ -8,6 +8,20 @@ import { ValidationError } from '../errors.js';
 
 export const DEFAULT_API_URL = 'https://api.anthropic.com';
 
+/**
+ * The API base URL when neither --api-url (MCP_TUNNEL_API_URL) nor .env names one: ANTHROPIC_BASE_URL, the
+ * variable @anthropic-ai/sdk itself honours (our client passes its base URL explicitly, which would ignore
+ * it), else the public API.
+ */
+export function defaultApiUrl(env: NodeJS.ProcessEnv = process.env): string {
+  return env.ANTHROPIC_BASE_URL?.trim() || DEFAULT_API_URL;
+}
+/**
+ * The anthropic-version docs/contract.md §4 documents for the Tunnels API. Sent explicitly: @anthropic-ai/sdk
+ * 1.11 would otherwise send its own newer default, which the documented API need not accept.
+ */
+export const TUNNELS_API_VERSION = '2023-06-01';
+
 const TAGGED = (prefix: string): RegExp => new RegExp(`^${prefix}_[A-Za-z0-9]+$`);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

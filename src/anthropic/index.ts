@@ -5,6 +5,7 @@ export { createTunnelsClient, DEFAULT_MAX_RETRIES, type FederationSettings, type
 export { explainApiError, type ApiErrorContext, type ApiOperation } from './errors.js';
 export {
   DEFAULT_API_URL,
+  defaultApiUrl,
   validateApiUrl,
   validateDisplayName,
   validateFederationRuleId,

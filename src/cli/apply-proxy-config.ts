@@ -41,7 +41,8 @@ export async function applyProxyConfig(o: ApplyOptions, quiet = false): Promise<
   }
   const running = await stackRunning(o.dir);
   if (!running.running) {
-    say(() => printLine(`The stack is not running${running.detail ? ` (${running.detail})` : ''}: ${o.appliesWhen} when it starts (mcp-tunnel up). ${probeHint}`.trim()));
+    const next = o.probeRoute ? ` Then check it: mcp-tunnel probe ${o.probeRoute} --dir ${o.dir}` : '';
+    say(() => printLine(`The stack is not running${running.detail ? ` (${running.detail})` : ''}: ${o.appliesWhen} when it starts (mcp-tunnel up).${next}`));
     return { state: 'not-running' };
   }
   let restarted;

@@ -141,7 +141,10 @@ export async function resolveSharedSettings(
   let routes = flags.routes;
   if (routes.length === 0) {
     const tls = { caFile: flags.upstreamCaPem !== undefined ? 'given' : existing.upstreamTls?.caFile, includeSystemCas: options.upstreamSystemCas ?? existing.upstreamTls?.includeSystemCas };
-    if (!interactive) routes = existing.routes ?? [];
+    if (!interactive) {
+      if (existing.routesProblem && !existing.routes?.length && !sampleServer) throw existing.routesProblem;
+      routes = existing.routes ?? [];
+    }
     else if (sampleServer && !existing.routes?.length) {
       routes = (await wizard.askConfirm('Also add a route for your own MCP server now?', false)) ? await wizard.askRoutes(undefined, { allowedIps, tls }) : [];
     } else routes = await wizard.askRoutes(existing.routes, { allowedIps, tls });

@@ -57,7 +57,8 @@ export function printClaudeUse(settings: InitSettings): void {
   for (const c of info.caveats) printLine(`  - ${c}`);
 }
 
-export function printInitJson(plan: InitPlan, settings: InitSettings, flow: 'manual' | 'wif', dryRun: boolean, next: string[]): void {
+/** `caReused`: the programmatic flow makes (and registers) its CA before the plan, which then finds it on disk. */
+export function printInitJson(plan: InitPlan, settings: InitSettings, flow: 'manual' | 'wif', dryRun: boolean, next: string[], known: { caReused?: boolean } = {}): void {
   printReport('init', {
     dir: plan.paths.dir,
     dryRun,
@@ -66,7 +67,7 @@ export function printInitJson(plan: InitPlan, settings: InitSettings, flow: 'man
     tunnelDomain: settings.tunnelDomain,
     engine: plan.engine,
     files: plan.changes.map((c) => ({ path: c.label, status: c.status })),
-    ca: { reused: plan.ca.reused, fingerprint: plan.ca.fingerprint },
+    ca: { reused: known.caReused ?? plan.ca.reused, fingerprint: plan.ca.fingerprint },
     serverCertificate: { reason: plan.server.reason, notAfter: plan.server.notAfter.toISOString() },
     autoRenew: plan.autoRenew,
     sampleServer: plan.sampleServer,
@@ -75,8 +76,8 @@ export function printInitJson(plan: InitPlan, settings: InitSettings, flow: 'man
   });
 }
 
-/** Files whose content may be shown: they hold no secret (.env and data/ do). */
-const SHOWABLE = new Set(['compose.yaml', 'config/mcp-proxy.yaml', '.gitignore']);
+/** Files whose content may be shown: they hold no secret (.env, the keys and the token do; the tunnel's ID and domain are printed anyway). */
+const SHOWABLE = new Set(['compose.yaml', 'config/mcp-proxy.yaml', '.gitignore', 'data/tunnel-id', 'data/tunnel-domain']);
 
 /** What a re-run would change in files that exist, as a diff (secrets only named), before anything is written. */
 export function printReplacementDiffs(plan: InitPlan): void {

@@ -43,6 +43,15 @@ const COMMANDS: CommandEntry[] = [
   { name: 'demo', summary: 'see a tunnel work on this machine: no account, no Docker, no network', load: async () => (await import('./commands/demo.js')).registerDemo },
 ];
 
+/** An unknown --...token... flag is someone putting a secret on the command line: say where it goes instead. */
+function secretFlagHint(commanderError: string): string {
+  const flag = /unknown option '(--[\w-]*token[\w-]*)'/i.exec(commanderError)?.[1];
+  if (!flag) return '';
+  return /identity|jwt/i.test(flag)
+    ? 'hint: an identity token never travels on the command line: use --identity-token-file FILE, --identity-token-command CMD or the ANTHROPIC_IDENTITY_TOKEN environment variable\n'
+    : 'hint: a token never travels on the command line: use --tunnel-token-file FILE, --tunnel-token-stdin or the TUNNEL_TOKEN environment variable\n';
+}
+
 /** The command a command line asks for: the first word that is not a top-level option (`help X` asks for X). */
 function requestedCommand(argv: string[]): CommandEntry | undefined {
   const words = argv.slice(2).filter((a) => !a.startsWith('-'));
@@ -62,7 +71,7 @@ export async function buildProgram(argv: string[], loadAll = false): Promise<Com
     .addOption(new Option('-q, --quiet', 'print only results and errors (no progress, no warnings)').env('MCP_TUNNEL_QUIET'))
     .addOption(new Option('--verbose', 'print more detail (and the stack trace of an unexpected failure)').env('MCP_TUNNEL_VERBOSE'))
     .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ outputError: (str, write) => write(str) })
+    .configureOutput({ outputError: (str, write) => write(str + secretFlagHint(str)) })
     // Set before the subcommands are added: commander copies it to each of them.
     .exitOverride();
   installConventions(program);

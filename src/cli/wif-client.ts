@@ -1,7 +1,7 @@
 import {
   checkFileSource,
   createTunnelsClient,
-  DEFAULT_API_URL,
+  defaultApiUrl,
   readWifSettings,
   validateApiUrl,
   validateFederationRuleId,
@@ -34,7 +34,7 @@ export function addWifClientOptions(command: Command): Command {
  */
 export async function tunnelsApiFromDeployment(flags: WifClientFlags, envText: string | undefined, dir: string): Promise<TunnelsApi> {
   const stored = readWifSettings(envText);
-  const apiUrl = validateApiUrl(flags.apiUrl || stored.apiUrl || DEFAULT_API_URL);
+  const apiUrl = validateApiUrl(flags.apiUrl || stored.apiUrl || defaultApiUrl());
   const reinit = `re-run mcp-tunnel init --flow wif --dir ${dir} with the federation flags`;
   if (!stored.federationRuleId) throw new ValidationError('.env has no ANTHROPIC_FEDERATION_RULE_ID', reinit, 'WIF_SETTINGS_MISSING');
   if (!stored.organizationId) throw new ValidationError('.env has no ANTHROPIC_ORGANIZATION_ID', reinit, 'WIF_SETTINGS_MISSING');

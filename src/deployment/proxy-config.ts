@@ -78,6 +78,12 @@ export interface ProxyConfig {
 const TOP_LEVEL_KEYS = new Set(['listen_addr', 'log_level', 'shutdown_timeout', 'tunnel_domain', 'tls', 'routes', 'upstream', 'admin', 'limits']);
 
 /** Most config mistakes are fixed the same way (edit the file), so they share PROXY_CONFIG_INVALID; a few get their own code. */
+/** A hand-edited `routes:` written as a YAML list: the proxy refuses to start (docs/contract.md §3). */
+export const ROUTES_LIST_PROBLEM = {
+  message: 'routes must be a map of hostname to upstream URL, not a list',
+  hint: 'write routes as "name: http://host:port", one per line, without a leading "-"',
+} as const;
+
 function fail(message: string, hint?: string, code: string = 'PROXY_CONFIG_INVALID'): never {
   throw new ConfigError(message, hint, code);
 }
@@ -119,7 +125,7 @@ export function parseProxyConfig(text: string): ProxyConfig {
   }
   if (!isMap(doc)) fail('config must be a YAML mapping with listen_addr, tls and routes');
   for (const key of Object.keys(doc)) {
-    if (!TOP_LEVEL_KEYS.has(key)) fail(`unknown config field "${key}"`, `known fields: ${[...TOP_LEVEL_KEYS].join(', ')}`);
+    if (!TOP_LEVEL_KEYS.has(key)) fail(`unknown config field "${key}"`, `known fields: ${[...TOP_LEVEL_KEYS].join(', ')}`, 'PROXY_CONFIG_UNKNOWN_FIELD');
   }
 
   if (typeof doc.listen_addr !== 'string') fail('listen_addr is required (e.g. ":8080")');
@@ -144,7 +150,7 @@ export function parseProxyConfig(text: string): ProxyConfig {
   }
 
   if (Array.isArray(doc.routes)) {
-    fail('routes must be a map of hostname to upstream URL, not a list', 'write routes as "name: http://host:port", one per line, without a leading "-"');
+    fail(ROUTES_LIST_PROBLEM.message, ROUTES_LIST_PROBLEM.hint);
   }
   if (!isMap(doc.routes) || Object.keys(doc.routes).length === 0) {
     fail('routes is required: a map of hostname to upstream URL', 'e.g. routes: { docs: "http://10.0.0.5:8080" }');
@@ -153,7 +159,7 @@ export function parseProxyConfig(text: string): ProxyConfig {
   for (const [rawKey, target] of Object.entries(doc.routes)) {
     const key = rawKey.toLowerCase();
     if (!isValidRouteKey(key)) fail(`route "${rawKey}" is not a hostname or DNS label`, undefined, 'ROUTE_NAME_INVALID');
-    if (typeof target !== 'string') fail(`invalid upstream for route "${rawKey}" (must be scheme://host:port)`, undefined, 'UPSTREAM_SYNTAX_INVALID');
+    if (typeof target !== 'string') fail(`invalid upstream (must be scheme://host:port) for route "${rawKey}": not a string`, undefined, 'UPSTREAM_SYNTAX_INVALID');
     if (!key.includes('.') && tunnelDomain === undefined) {
       fail(`route "${rawKey}" is a bare subdomain but tunnel_domain is not set`, 'set tunnel_domain to the tunnel domain, or write the full hostname as the route key');
     }

@@ -119,14 +119,14 @@ export interface Upstream {
 }
 
 /**
- * Upstreams must be exactly scheme://host:port, as the official proxy demands. The message carries the
- * official wording so a user who greps for it finds it.
+ * Upstreams must be exactly scheme://host:port, as the official proxy demands. The message starts with the
+ * official wording, verbatim, so a user who greps for it finds it.
  */
 export function parseUpstream(raw: string, route?: string): Upstream {
   const where = route === undefined ? '' : ` for route "${route}"`;
   const fail = (why: string): never => {
     throw new ConfigError(
-      `invalid upstream${where}: "${raw}" ${why} (must be scheme://host:port)`,
+      `invalid upstream (must be scheme://host:port)${where}: "${raw}" ${why}`,
       'write the upstream as http://HOST:PORT or https://HOST:PORT; the path (e.g. /mcp) travels with each request',
       'UPSTREAM_SYNTAX_INVALID',
     );

@@ -72,7 +72,7 @@ export const DIAGNOSIS_RULES: readonly Rule[] = [
   {
     id: 'config-error',
     role: 'proxy',
-    pattern: /unknown config field|config is not valid YAML|cannot read the proxy config|routes is required|routes must be|listen_addr|tls\.cert_file and tls\.key_file|invalid upstream for route|is not a DNS name|config must be a YAML mapping|error: .*config/i,
+    pattern: /unknown config field|config is not valid YAML|cannot read the proxy config|routes is required|routes must be|listen_addr|tls\.cert_file and tls\.key_file|invalid upstream|is not a DNS name|config must be a YAML mapping|error: .*config/i,
     problem: 'the proxy refused its configuration (config/mcp-proxy.yaml)',
     fix: 'fix config/mcp-proxy.yaml as the log line says, then mcp-tunnel up (routes: mcp-tunnel routes list)',
   },

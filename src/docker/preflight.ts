@@ -2,6 +2,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
 import { COMPOSE_SERVICES, TUNNEL_TOKEN_MISSING_MESSAGE } from '../deployment/compose-file.js';
+import { parseProxyConfig } from '../deployment/proxy-config.js';
+import { isUserError } from '../errors.js';
 import type { DaemonInfo } from './client.js';
 import type { ComposeProject, ComposeService } from './compose-model.js';
 import { stackRoles } from './containers.js';
@@ -13,7 +15,7 @@ import { formatMode as octal } from '../deployment/file-mode.js';
  * only known for real by trying.
  */
 export interface PreflightFinding {
-  check: 'rootless' | 'tunnel-token' | 'data-permissions';
+  check: 'rootless' | 'tunnel-token' | 'data-permissions' | 'proxy-config';
   level: 'error' | 'warning';
   /** Set on errors: the stable code of the UserError `up` throws for it. */
   code?: string;
@@ -162,8 +164,35 @@ export async function checkDataReadable(project: ComposeProject): Promise<Prefli
   return findings;
 }
 
+/** Where the proxy reads its config (docs/contract.md §1: /etc/mcp-gateway/config.yaml), as bind-mounted from the host. */
+const PROXY_CONFIG_TARGET = '/etc/mcp-gateway/config.yaml';
+
+/**
+ * The proxy's config, parsed as the proxy parses it: a config it refuses (a routes list, an upstream that is
+ * not scheme://host:port, broken YAML) would only crash-loop after the pull. An unknown field is left to
+ * the proxy: the official one may know fields the builtin one does not.
+ */
+export async function checkProxyConfig(project: ComposeProject): Promise<PreflightFinding | undefined> {
+  const roles = stackRoles(project);
+  const proxy = project.services.find((s) => s.name === (roles.proxy ?? COMPOSE_SERVICES.proxy));
+  const bind = proxy?.binds.find((b) => b.target === PROXY_CONFIG_TARGET);
+  if (!bind) return undefined;
+  const text = await fs.readFile(bind.source, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined; // a missing bind source is Docker's to report, an unreadable one data-permissions'
+  try {
+    parseProxyConfig(text);
+    return undefined;
+  } catch (err) {
+    if (!isUserError(err) || err.code === 'PROXY_CONFIG_UNKNOWN_FIELD') return undefined;
+    const rel = path.relative(project.dir, bind.source) || bind.source;
+    return { check: 'proxy-config', level: 'error', code: err.code, message: `${rel}: ${err.message}`, hint: err.hint ?? 'mcp-tunnel doctor checks the whole file' };
+  }
+}
+
 export async function runPreflight(project: ComposeProject, info: DaemonInfo | undefined): Promise<PreflightFinding[]> {
   const findings: PreflightFinding[] = [];
+  const config = await checkProxyConfig(project);
+  if (config) findings.push(config);
   const token = checkTunnelToken(project);
   if (token) findings.push(token);
   if (info) {

@@ -290,7 +290,7 @@ export async function composeUp(dir: string, options: UpOptions = {}): Promise<U
 
   const findings = await runPreflight(project, ctx.info);
   const error = findings.find((f) => f.level === 'error');
-  if (error) throw error.check === 'tunnel-token' ? new ValidationError(error.message, error.hint, error.code) : new EnvironmentError(error.message, error.hint, undefined, error.code);
+  if (error) throw error.check === 'tunnel-token' || error.check === 'proxy-config' ? new ValidationError(error.message, error.hint, error.code) : new EnvironmentError(error.message, error.hint, undefined, error.code);
   const warnings = findings.filter((f) => f.level === 'warning');
   for (const w of warnings) emit({ type: 'warning', message: w.message, hint: w.hint });
 

@@ -3,6 +3,8 @@ import { readExistingDeployment } from '../deployment/existing.js';
 import { deploymentPaths, type DeploymentPaths } from '../deployment/layout.js';
 import { BUILTIN_DEFAULTS, DEFAULT_ALLOWED_IPS, DEFAULT_SHUTDOWN_TIMEOUT, LOG_LEVELS, parseProxyConfig, type ProxyConfig } from '../deployment/proxy-config.js';
 import { rewriteFileKeepingMode } from '../deployment/rewrite-file.js';
+import { COMPOSE_SERVICES } from '../deployment/compose-file.js';
+import { formatDuration } from '../deployment/duration.js';
 import { deleteYamlValue, hasYamlValue, parseYamlDocument, setYamlValue } from '../deployment/yaml-edit.js';
 import { ExitCode, UserError } from '../errors.js';
 
@@ -83,6 +85,10 @@ export interface ProxySettingsFile {
   text: string;
   config: ProxyConfig;
   engine: 'official' | 'builtin' | undefined;
+  /** compose.yaml's stop_grace_period for the proxy, when there is a compose file with the proxy service. */
+  proxyStopGraceMs?: number;
+  /** The tunnel's domain as data/tunnel-domain has it (what the server certificate was issued for). */
+  storedTunnelDomain?: string;
 }
 
 export async function readProxySettings(dir: string): Promise<ProxySettingsFile> {
@@ -90,8 +96,9 @@ export async function readProxySettings(dir: string): Promise<ProxySettingsFile>
   const text = await readTextIfExists(paths.proxyConfig);
   if (text === undefined) throw usage(`no ${REL} in ${paths.dir}`, 'run in the deployment directory or pass --dir (mcp-tunnel init creates it)', 'CONFIG_FILE_MISSING');
   const config = validated(text, `${REL}: `, '');
-  const engine = (await readExistingDeployment(paths)).engine;
-  return { paths, text, config, engine };
+  const existing = await readExistingDeployment(paths);
+  const stored = (await readTextIfExists(paths.tunnelDomain))?.split('\n')[0]?.trim().toLowerCase() || undefined;
+  return { paths, text, config, engine: existing.engine, proxyStopGraceMs: existing.proxyStopGraceMs, storedTunnelDomain: stored };
 }
 
 function validated(text: string, prefix: string, suffix: string): ProxyConfig {
@@ -166,6 +173,18 @@ export function planSet(file: ProxySettingsFile, rawKey: string, rawValue: strin
   // cloudflared's command dials the proxy at localhost:8080 (compose.yaml): another port needs its --url too.
   if (spec.key === 'listen_addr' && config.listenAddr.port !== 8080) {
     warnings.push(`cloudflared's command in compose.yaml dials http://localhost:8080: change its --url to port ${config.listenAddr.port} too, or Claude's requests will not reach the proxy`);
+  }
+  // The domain is the tunnel's (the Console's or the API's); the server certificate covers that one only.
+  if (spec.key === 'tunnel_domain' && file.storedTunnelDomain && config.tunnelDomain && config.tunnelDomain !== file.storedTunnelDomain) {
+    warnings.push(
+      `tunnel_domain ${config.tunnelDomain} is not the tunnel's domain in data/tunnel-domain (${file.storedTunnelDomain}), which data/tls.crt covers: every TLS handshake will fail; to move to another tunnel run mcp-tunnel init --tunnel-domain ${config.tunnelDomain} (it issues a matching certificate)`,
+    );
+  }
+  // Docker kills the proxy once stop_grace_period is over: a longer drain would be cut short (docs/contract.md §2).
+  if (spec.key === 'shutdown_timeout' && file.proxyStopGraceMs !== undefined && config.shutdownTimeoutMs > file.proxyStopGraceMs) {
+    warnings.push(
+      `compose.yaml stops ${COMPOSE_SERVICES.proxy} after its stop_grace_period of ${formatDuration(file.proxyStopGraceMs)}, before a ${formatDuration(config.shutdownTimeoutMs)} drain ends: raise stop_grace_period to ${formatDuration(config.shutdownTimeoutMs)} there too`,
+    );
   }
   if (spec.key === 'upstream.disable_ip_validation' && value === true) warnings.push('IP validation is the proxy\'s SSRF defence: with it off, any address an upstream name resolves to is dialled');
   return { key: spec.key, warnings, before, ...edit, changed: edit.text !== file.text, config };

@@ -96,7 +96,7 @@ async function readOrExplain(file: string, label: string): Promise<string | unde
   } catch (err) {
     const code = ((err as { cause?: NodeJS.ErrnoException }).cause ?? (err as NodeJS.ErrnoException)).code;
     if (code === 'EACCES') {
-      throw new EnvironmentError(`cannot read ${label}: permission denied`, 'run renew-cert as the user who ran init (root if init ran as root)', undefined, 'FS_PERMISSION_DENIED');
+      throw new EnvironmentError(`cannot read ${label}: permission denied`, 'run it as the user who ran init (root if init ran as root)', undefined, 'FS_PERMISSION_DENIED');
     }
     throw err;
   }
@@ -108,7 +108,7 @@ export async function loadExistingCa(paths: DeploymentPaths, now: Date): Promise
   if (certPem === undefined || keyPem === undefined) {
     const missing = [certPem === undefined ? 'data/ca.crt' : '', keyPem === undefined ? 'data/ca.key' : ''].filter(Boolean).join(' and ');
     throw new ValidationError(
-      `${missing} missing in ${paths.dir}: renew-cert signs with the existing CA and never creates one`,
+      `${missing} missing in ${paths.dir}: this command works with the existing CA and never creates one`,
       'pass --dir to the deployment directory, or restore the CA from your backup (a new CA would have to be registered with the tunnel)',
       'CA_MISSING',
     );

@@ -4,7 +4,7 @@ import { readTextIfExists } from '../deployment/atomic-file.js';
 import { rewriteFileKeepingMode } from '../deployment/rewrite-file.js';
 import { checkUpstreamsAllowed } from '../deployment/init.js';
 import { deploymentPaths, type DeploymentPaths } from '../deployment/layout.js';
-import { parseProxyConfig, type ProxyConfig } from '../deployment/proxy-config.js';
+import { parseProxyConfig, ROUTES_LIST_PROBLEM, type ProxyConfig } from '../deployment/proxy-config.js';
 import { parseUpstream, validateRouteName } from '../deployment/validate.js';
 import { ConfigError, UserError, ValidationError } from '../errors.js';
 
@@ -68,7 +68,7 @@ function parseDoc(text: string): Document.Parsed {
 
 function routesMap(doc: Document.Parsed): YAMLMap | undefined {
   const node = doc.get('routes', true);
-  if (isSeq(node)) throw new ConfigError(`${rel}: routes must be a map of hostname to upstream URL, not a list`, 'write routes as "name: http://host:port", one per line, without a leading "-"', 'PROXY_CONFIG_INVALID');
+  if (isSeq(node)) throw new ConfigError(`${rel}: ${ROUTES_LIST_PROBLEM.message}`, ROUTES_LIST_PROBLEM.hint, 'PROXY_CONFIG_INVALID');
   return isMap(node) ? node : undefined;
 }
 

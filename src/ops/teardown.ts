@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { deploymentPaths } from '../deployment/layout.js';
-import { EnvironmentError, ExitCode, UserError } from '../errors.js';
+import { EnvironmentError, ExitCode, UserError, ValidationError } from '../errors.js';
 
 /**
  * The end of a deployment (the docs' teardown: stop, archive, remove the stored credentials). This module
@@ -12,6 +13,20 @@ export interface TeardownTarget {
   label: string;
   path: string;
   kind: 'dir' | 'file';
+}
+
+/**
+ * Teardown deletes `.env` and `data/`: only in a directory init (or Anthropic's guide) made, which keeps its
+ * compose file and proxy config after a teardown, so a re-run is still accepted.
+ */
+export function requireTeardownTarget(dir: string): void {
+  const p = deploymentPaths(dir);
+  if (existsSync(p.compose) || existsSync(p.proxyConfig)) return;
+  throw new ValidationError(
+    `${p.dir} is not a deployment (no compose file, no config/mcp-proxy.yaml): nothing was stopped or deleted`,
+    'pass --dir to the directory mcp-tunnel init wrote (or set MCP_TUNNEL_DIR)',
+    'DEPLOYMENT_NOT_FOUND',
+  );
 }
 
 export async function secretsToRemove(dir: string): Promise<TeardownTarget[]> {

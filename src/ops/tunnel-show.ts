@@ -59,6 +59,10 @@ export async function showTunnel(options: { dir: string; api?: TunnelsApi; now?:
   const [envText, idText, domainText, tokenText, caPem, tlsPem, nextPem, prevPem, stateText] = await Promise.all(
     [paths.env, paths.tunnelId, paths.tunnelDomain, paths.tunnelToken, paths.caCert, paths.tlsCert, files.nextCert, files.prevCert, files.state].map((f) => readTextIfExists(f).catch(() => undefined)),
   );
+  if (envText === undefined && idText === undefined && caPem === undefined) {
+    // A --dir typo would otherwise be a report of "missing" everything, and exit 0.
+    throw new ValidationError(`${paths.dir} is not a deployment (no .env, no data/tunnel-id, no data/ca.crt)`, 'pass --dir to the directory mcp-tunnel init wrote (or set MCP_TUNNEL_DIR)', 'DEPLOYMENT_NOT_FOUND');
+  }
   const env = parseEnvFile(envText ?? '');
   const flow = readWifSettings(envText).flow ?? 'manual';
 

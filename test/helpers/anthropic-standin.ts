@@ -14,8 +14,11 @@ import { createHash, randomBytes, randomUUID, X509Certificate } from 'node:crypt
 
 export const FEDERATION_BETA = 'oidc-federation-2026-04-01';
 export const TUNNELS_BETA = 'mcp-tunnels-2026-06-22';
-/** The version docs/contract.md §4 documents, and the one @anthropic-ai/sdk 1.x sends (its changelog: "new API version 2026-10-21"). */
-export const API_VERSIONS = ['2023-06-01', '2026-10-21'];
+/**
+ * The one version docs/contract.md §4 documents for the Tunnels API. @anthropic-ai/sdk 1.11 sends
+ * "2026-10-21" unless told otherwise; a stand-in written from the docs alone refuses that, and so does this one.
+ */
+export const API_VERSIONS = ['2023-06-01'];
 export const MANAGE_TUNNELS_SCOPE = 'workspace:manage_tunnels';
 export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 

@@ -351,6 +351,19 @@ describe('ca rotate killed with SIGKILL', () => {
 });
 
 describe('ca rotate, manual flow', () => {
+  it('in a directory without a CA: one line that does not name another command, exit 2', async () => {
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'mct-ca-none-'));
+    try {
+      const r = await runCli(['ca', 'rotate', '--dir', empty, '--non-interactive']);
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr).toMatch(/^error: data\/ca\.crt and data\/ca\.key missing in .*: this command works with the existing CA and never creates one$/m);
+      expect(r.stderr).not.toContain('renew-cert');
+      expect(fs.readdirSync(empty)).toEqual([]);
+    } finally {
+      fs.rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
   it('serves the old CA until --registered, then the new one; the CLI prints the PEM and the revoke step', async () => {
     const d = await deployment();
     try {

@@ -80,6 +80,19 @@ describe('--json reports match docs/json.md', () => {
     expect(expectReport('config-change', set)).toMatchObject({ action: 'set', changed: true, before: 'info', after: 'debug', source: 'file', apply: { state: 'not-restarted' } });
     const same = expectReport('config-change', await runCli(['config', 'set', 'log_level', 'debug', '--dir', copy, '--no-restart', '--json']));
     expect(same).toMatchObject({ changed: false, apply: null });
+    // A drain longer than compose's stop_grace_period (30s) would be cut short by Docker's kill: said, not hidden.
+    const longer = await runCli(['config', 'set', 'shutdown_timeout', '60s', '--dir', copy, '--no-restart', '--json']);
+    expect(longer.exitCode, longer.stderr).toBe(0);
+    expect((expectReport('config-change', longer).warnings as string[]).join('\n')).toMatch(/stop_grace_period of 30s, before a 1m drain ends/);
+    expect(longer.stderr).toMatch(/^warning: .*stop_grace_period/m);
+    const within = expectReport('config-change', await runCli(['config', 'set', 'shutdown_timeout', '20s', '--dir', copy, '--no-restart', '--json']));
+    expect(within.warnings).toEqual([]);
+    // The domain is the tunnel's (data/tunnel-domain, the certificate's SAN): another one here breaks every handshake.
+    const otherDomain = await runCli(['config', 'set', 'tunnel_domain', 'wxyz9876.tunnel.anthropic.com', '--dir', copy, '--no-restart', '--json']);
+    expect(otherDomain.exitCode, otherDomain.stderr).toBe(0);
+    expect((expectReport('config-change', otherDomain).warnings as string[]).join('\n')).toMatch(/data\/tunnel-domain \(abcd1234\.tunnel\.anthropic\.com\).*init --tunnel-domain wxyz9876/);
+    const back = expectReport('config-change', await runCli(['config', 'set', 'tunnel_domain', DOMAIN, '--dir', copy, '--no-restart', '--json']));
+    expect(back.warnings).toEqual([]);
     // With the restart (the default): the stack is not running, so the change applies at the next up.
     const unset = await runCli(['config', 'unset', 'log_level', '--dir', copy, '--json'], { env: { MCP_TUNNEL_JSON: '1' } });
     expect(unset.exitCode, unset.stderr).toBe(0);

@@ -230,6 +230,20 @@ describe('doctor finds each failure, created for real', () => {
     expect(failed(r)).toEqual(['upstream.allowed.docs']);
   });
 
+  it('--offline still judges an IP-literal upstream against allowed_ips (no lookup, no connection), as init does', async () => {
+    const dir = await copy();
+    editConfig(dir, (t) => t.replace(`docs: "${mcp.origin}"`, `docs: "http://127.0.0.2:${mcp.port}"\n  wiki: "http://wiki-mcp:3000"`));
+    const r = await runDoctor({ dir, offline: true, timeoutMs: 2_000 });
+    expect(find(r, 'upstream.allowed.docs')).toMatchObject({ status: 'fail', message: expect.stringContaining('IP validation failed: 127.0.0.2 is not a private address') });
+    expect(find(r, 'upstream.reach.docs').status).toBe('skip');
+    // A name needs a lookup: offline it is only skipped.
+    expect(find(r, 'upstream.reach.wiki').status).toBe('skip');
+    expect(r.findings.some((f) => f.id === 'upstream.allowed.wiki')).toBe(false);
+    expect(failed(r)).toEqual(['upstream.allowed.docs']);
+    const ok = await runDoctor({ dir: good, offline: true, timeoutMs: 2_000 });
+    expect(find(ok, 'upstream.allowed.docs').status).toBe('ok');
+  });
+
   it('an upstream that is down', async () => {
     const dir = await copy();
     const closed = net.createServer();

@@ -99,6 +99,30 @@ async function runAsNobody(args: string[]): Promise<CliResult> {
 
 const CASES: Case[] = [
   {
+    name: 'tunnel show in a directory that is not a deployment',
+    run: () => runCli(['tunnel', 'show', '--dir', work, '--offline']),
+    exitCode: 2,
+    message: /is not a deployment \(no \.env, no data\/tunnel-id, no data\/ca\.crt\)/,
+    watch: () => work,
+  },
+  {
+    // A --dir typo must not report "torn down" (nor delete a .env and data/ that belong to something else).
+    name: 'teardown --yes in a directory that is not a deployment',
+    run: async () => {
+      const other = path.join(work, 'not-a-deployment');
+      fs.mkdirSync(path.join(other, 'data'), { recursive: true });
+      fs.writeFileSync(path.join(other, '.env'), 'SOMETHING=else\n', { mode: 0o600 });
+      fs.writeFileSync(path.join(other, 'data', 'keep.txt'), 'not ours\n');
+      const r = await runCli(['teardown', '--dir', other, '--yes']);
+      // Built inside run(), so the snapshot cannot watch it: a deleted file shows up as an extra stderr line.
+      for (const f of ['.env', 'data/keep.txt']) if (!fs.existsSync(path.join(other, f))) r.stderr += `\n${f} was deleted`;
+      return r;
+    },
+    exitCode: 2,
+    message: /not-a-deployment is not a deployment \(no compose file, no config\/mcp-proxy\.yaml\): nothing was stopped or deleted/,
+    watch: () => path.join(work, 'not-a-deployment'),
+  },
+  {
     name: 'init --dir under a regular file (ENOTDIR)',
     run: () => runCli(initArgs(path.join(tokenFile, 'sub'))),
     exitCode: 3,

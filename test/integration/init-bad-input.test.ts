@@ -62,12 +62,12 @@ const cases: Case[] = [
   { name: 'route name with underscore', args: (d) => withFlag(d, '--route', 'my_docs=http://10.0.0.5:8080'), error: /invalid route name "my_docs": must be a DNS label/ },
   { name: 'route name with a dot', args: (d) => withFlag(d, '--route', 'a.b=http://10.0.0.5:8080'), error: /invalid route name "a.b"/ },
   { name: 'route without =', args: (d) => withFlag(d, '--route', 'docs'), error: /invalid --route "docs": expected NAME=URL/ },
-  { name: 'upstream without port', args: (d) => withFlag(d, '--route', 'docs=http://10.0.0.5'), error: /invalid upstream for route "docs": "http:\/\/10.0.0.5" has no port \(must be scheme:\/\/host:port\)/ },
-  { name: 'upstream with a path', args: (d) => withFlag(d, '--route', 'docs=http://10.0.0.5:8080/mcp'), error: /has a path, query or fragment \("\/mcp"\) \(must be scheme:\/\/host:port\)/ },
+  { name: 'upstream without port', args: (d) => withFlag(d, '--route', 'docs=http://10.0.0.5'), error: /invalid upstream \(must be scheme:\/\/host:port\) for route "docs": "http:\/\/10.0.0.5" has no port/ },
+  { name: 'upstream with a path', args: (d) => withFlag(d, '--route', 'docs=http://10.0.0.5:8080/mcp'), error: /invalid upstream \(must be scheme:\/\/host:port\) for route "docs": .* has a path, query or fragment \("\/mcp"\)/ },
   { name: 'upstream with ftp scheme', args: (d) => withFlag(d, '--route', 'docs=ftp://10.0.0.5:21'), error: /has scheme "ftp"; only http and https/ },
   { name: 'upstream port out of range', args: (d) => withFlag(d, '--route', 'docs=http://10.0.0.5:70000'), error: /has port 70000, outside 1-65535/ },
   { name: 'IPv6 upstream', args: (d) => withFlag(d, '--route', 'docs=http://[fd00::5]:8080'), error: /is an IPv6 address/ },
-  { name: 'upstream with credentials', args: (d) => withFlag(d, '--route', 'docs=http://user:pw@10.0.0.5:8080'), error: /invalid upstream for route "docs"/ },
+  { name: 'upstream with credentials', args: (d) => withFlag(d, '--route', 'docs=http://user:pw@10.0.0.5:8080'), error: /invalid upstream \(must be scheme:\/\/host:port\) for route "docs": .* carries credentials/ },
   { name: 'duplicate route names', args: (d) => [...GOOD(d), '--route', 'docs=http://10.0.0.6:8080'], error: /route "docs" is given twice/ },
   { name: 'token file missing', args: (d) => withFlag(d, '--tunnel-token-file', path.join(work, 'nope')), error: /--tunnel-token-file .*nope does not exist/ },
   { name: 'token file is a directory', args: (d) => withFlag(d, '--tunnel-token-file', work), error: /is a directory/ },
@@ -108,6 +108,8 @@ const cases: Case[] = [
   { name: 'unknown flow', args: (d) => withFlag(d, '--flow', 'oauth'), error: /argument 'oauth' is invalid/ },
   { name: 'dir is a file', args: () => withFlag(work, '--dir', path.join(work, 'token')), error: /--dir .*token is not a directory/ },
   { name: 'unknown flag', args: (d) => [...GOOD(d), '--tunnel-token', 'eyJabc'], error: /unknown option '--tunnel-token'/ },
+  // A token typed on the command line (ps, shell history): refused, with where a token does go.
+  { name: 'a token as a flag value', args: (d) => [...withFlag(d, '--tunnel-token-file', null), '--token', 'eyJabc'], error: /unknown option '--token'\nhint: a token never travels on the command line: use --tunnel-token-file FILE, --tunnel-token-stdin or the TUNNEL_TOKEN environment variable/ },
   { name: 'https upstream without a CA to verify it', args: (d) => withFlag(d, '--route', 'docs=https://10.0.0.5:8443'), error: /route "docs" has an https upstream, but there is no CA to verify it with/ },
   { name: 'upstream CA file holding a private key', args: (d) => [...withFlag(d, '--route', 'docs=https://10.0.0.5:8443'), '--upstream-ca-file', writeFile('key.pem', '-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n')], error: /--upstream-ca-file .*key.pem contains a private key/ },
   { name: 'upstream CA file without a certificate', args: (d) => [...GOOD(d), '--upstream-ca-file', writeFile('notpem', 'hello')], error: /--upstream-ca-file .*notpem holds no PEM certificate/ },
@@ -119,6 +121,25 @@ const cases: Case[] = [
       fs.writeFileSync(path.join(d, 'data', 'ca.crt'), '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
     },
     error: /data\/ca.crt exists but data\/ca.key is missing: refusing to create a second CA/,
+  },
+  {
+    // A re-run must say what is wrong with the routes it found, not that none were given.
+    name: 'existing config with routes hand-edited into a YAML list',
+    args: (d) => withFlag(d, '--route', null),
+    setup: (d) => {
+      fs.mkdirSync(path.join(d, 'config'), { recursive: true });
+      fs.writeFileSync(path.join(d, 'config', 'mcp-proxy.yaml'), 'listen_addr: ":8080"\ntunnel_domain: abcd1234.tunnel.anthropic.com\ntls:\n  cert_file: /data/tls.crt\n  key_file: /data/tls.key\nroutes:\n  - docs: "http://docs-mcp:8080"\n');
+    },
+    error: /config\/mcp-proxy.yaml: routes must be a map of hostname to upstream URL, not a list/,
+  },
+  {
+    name: 'existing config that is not YAML',
+    args: (d) => withFlag(d, '--route', null),
+    setup: (d) => {
+      fs.mkdirSync(path.join(d, 'config'), { recursive: true });
+      fs.writeFileSync(path.join(d, 'config', 'mcp-proxy.yaml'), 'routes:\n  docs: "http://docs-mcp:8080\n  wiki: [\n');
+    },
+    error: /config\/mcp-proxy.yaml is not valid YAML/,
   },
 ];
 

@@ -130,6 +130,17 @@ describe('init (manual flow, non-interactive)', () => {
     expect(read(dir, 'data/tls.crt')).toBe(serverBefore);
   });
 
+  it('a changed tunnel ID is shown as a diff (it is no secret), the token only named', async () => {
+    const dir = await freshDeployment();
+    const args = baseArgs(dir);
+    args[args.indexOf('tnl_01abc')] = 'tnl_02other';
+    const refused = await runCli(args);
+    expect(refused.exitCode).toBe(2);
+    expect(refused.stdout).toMatch(/^-.*tnl_01abc$/m);
+    expect(refused.stdout).toMatch(/^\+.*tnl_02other$/m);
+    expect(refused.stdout).not.toMatch(/data\/tunnel-id: would change \(content not shown/);
+  });
+
   it('a new tunnel domain gets a new server certificate from the same CA', async () => {
     const dir = await freshDeployment();
     const ca = fingerprint(dir);

@@ -118,7 +118,7 @@ describe('mcp-tunnel routes (CLI)', () => {
   it.each([
     ['an invalid name', ['add', 'Bad_Name', 'http://10.0.0.7:80'], /invalid route name "Bad_Name"/],
     ['a duplicate', ['add', 'docs', 'http://10.0.0.7:80'], /route "docs" already exists/],
-    ['an upstream with a path', ['add', 'tools', 'http://10.0.0.7:80/mcp'], /has a path, query or fragment \("\/mcp"\) \(must be scheme:\/\/host:port\)/],
+    ['an upstream with a path', ['add', 'tools', 'http://10.0.0.7:80/mcp'], /invalid upstream \(must be scheme:\/\/host:port\) for route "tools": .* has a path, query or fragment \("\/mcp"\)/],
     ['an upstream without a port', ['add', 'tools', 'http://10.0.0.7'], /has no port/],
     ['an upstream outside allowed_ips', ['add', 'tools', 'http://192.168.1.5:80'], /outside the allowed IPs \(10\.0\.0\.0\/8\)/],
     ['a decimal IPv4 spelling (2130771969)', ['add', 'tools', 'http://2130771969:80'], /points to 2130771969 \(= 127\.1\.0\.1\), which the proxy will refuse/],
@@ -157,6 +157,7 @@ describe('mcp-tunnel routes (CLI)', () => {
     expect(added.exitCode, added.stderr).toBe(0);
     expect(added.stdout).toContain('added route tools -> http://10.0.0.7:9000 to config/mcp-proxy.yaml');
     expect(added.stdout).toMatch(/The stack is not running.*mcp-tunnel up.*mcp-tunnel probe tools/s);
+    expect(added.stdout).toMatch(/\(mcp-tunnel up[^)]*\)\. Then check it: mcp-tunnel probe tools/);
     expect(fs.readFileSync(configFile, 'utf8')).toBe(HAND_EDITED.replace("    wiki: 'http://10.0.0.6:3000'\n", "    wiki: 'http://10.0.0.6:3000'\n    tools: 'http://10.0.0.7:9000'\n"));
     expect(fs.statSync(configFile).mode & 0o777).toBe(0o644);
 

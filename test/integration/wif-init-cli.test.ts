@@ -8,6 +8,7 @@ import { parseProxyConfig } from '../../src/deployment/proxy-config.js';
 import { inspectCertificate } from '../../src/pki/index.js';
 import { fakeJwt, startAnthropicStandin, type AnthropicStandin } from '../helpers/anthropic-standin.js';
 import { runCli, snapshotTree, type CliResult } from '../helpers/cli.js';
+import { expectReport } from '../helpers/json-reports.js';
 
 /**
  * `mcp-tunnel init --flow wif` as a user runs it (the built CLI, CI=true, no TTY), against the local
@@ -72,6 +73,38 @@ function expectNoSecrets(r: CliResult, tunnelId?: string): void {
 }
 
 describe('init --flow wif (CLI)', () => {
+  it('--dry-run --json: one report (docs/json.md init), no request, nothing written', async () => {
+    const dir = newDir();
+    const r = await cli([...wifArgs(dir), '--dry-run', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const report = expectReport('init', r);
+    expect(report).toMatchObject({ dryRun: true, flow: 'wif', tunnelId: null, tunnelDomain: null, files: [], urls: [] });
+    expect(report.apiCalls).toEqual(expect.arrayContaining([expect.stringContaining('create a tunnel')]));
+    expect(standin.calls).toEqual([]);
+    expect(fs.existsSync(dir)).toBe(false);
+  });
+
+  it('--json: stdout is the one report (no provisioning lines), and a CA made by this run is not "reused"', async () => {
+    const dir = newDir();
+    const r = await cli([...wifArgs(dir), '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as { schemaVersion: number; report: string; flow: string; ca: { reused: boolean } };
+    expect(report).toMatchObject({ schemaVersion: 1, report: 'init', flow: 'wif', ca: { reused: false } });
+    const again = await cli([...wifArgs(dir), '--json']);
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect((JSON.parse(again.stdout) as { ca: { reused: boolean } }).ca.reused).toBe(true);
+  });
+
+  it('without --api-url, ANTHROPIC_BASE_URL (the SDK\'s own variable) names the API, and .env keeps it for the next run', async () => {
+    const dir = newDir();
+    const args = wifArgs(dir);
+    args.splice(args.indexOf('--api-url'), 2);
+    const r = await cli(args, { ANTHROPIC_BASE_URL: standin.url });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(standin.calls.some((c) => c.path === '/v1/tunnels' && c.method === 'POST')).toBe(true);
+    expect(parseEnvFile(read(dir, '.env')).MCP_TUNNEL_API_URL).toBe(standin.url);
+  });
+
   it('provisions through the API and writes the same layout as the setup component', async () => {
     const dir = newDir();
     const r = await cli(wifArgs(dir));

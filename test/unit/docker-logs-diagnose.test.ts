@@ -80,6 +80,8 @@ describe('diagnose', () => {
     ['cloudflared', 'ERR Unable to reach the origin service. The service may be down error="dial tcp [::1]:8080: connect: connection refused"', 'origin-unreachable', /service:mcp-proxy/],
     ['proxy', 'error: cannot read /data/tls.key: EACCES: permission denied', 'key-permission', /MCP_TUNNEL_UID/],
     ['proxy', 'error: unknown config field "bogus"', 'config-error', /config\/mcp-proxy\.yaml/],
+    // The builtin proxy's and the official proxy's wording for a bad upstream, verbatim.
+    ['proxy', 'error: invalid upstream (must be scheme://host:port) for route "docs": "http://x" has no port', 'config-error', /config\/mcp-proxy\.yaml/],
     ['proxy', '{"level":"warn","msg":"tls handshake failed","conn":"c1","reason":"alert unknown ca"}', 'tls-unknown-ca', /register data\/ca\.crt/],
     ['proxy', '{"level":"warn","msg":"tls handshake failed","conn":"c1","reason":"socket hang up"}', 'tls-handshake', /ca\.crt/],
     ['proxy', '{"level":"warn","msg":"no route for host","host":"nope.abcd1234.tunnel.anthropic.com"}', 'no-route', /routes add/],

@@ -96,8 +96,9 @@ async function finish(options: ConfigCliOptions, action: 'set' | 'unset', edit: 
   }
   if (!options.json) {
     printStep(`${edit.key}: ${edit.before.effective || '(not set)'} -> ${now.effective || '(not set)'}${now.source === 'default' ? ' (default)' : ''} in config/mcp-proxy.yaml${edit.preserved ? '' : ' (layout normalised by the YAML library)'}`);
-    for (const w of edit.warnings) printWarning(w);
   }
+  // Warnings reach a person on stderr, --json or not (the report carries them too).
+  for (const w of edit.warnings) printWarning(w);
   const firstRoute = [...after.routes.keys()][0];
   const outcome = await applyProxyConfig({ dir: options.dir, restart: options.restart, config: after, probeRoute: firstRoute, appliesWhen: 'the new value applies' }, options.json === true);
   if (options.json) report(outcome);

@@ -13,7 +13,7 @@ export function addWifOptions(init: Command): void {
     .addOption(new Option('--identity-token-file <file>', 'wif: file holding the OIDC JWT, re-read on every exchange (or ANTHROPIC_IDENTITY_TOKEN)').env('ANTHROPIC_IDENTITY_TOKEN_FILE'))
     .addOption(new Option('--identity-token-command <cmd>', 'wif: program printing the OIDC JWT, run without a shell on every exchange').env('MCP_TUNNEL_IDENTITY_TOKEN_COMMAND'))
     .addOption(new Option('--display-name <name>', 'wif: name of a newly created tunnel').env('MCP_TUNNEL_DISPLAY_NAME'))
-    .addOption(new Option('--api-url <url>', `wif: Anthropic API base URL (default ${DEFAULT_API_URL})`).env('MCP_TUNNEL_API_URL'))
+    .addOption(new Option('--api-url <url>', `wif: Anthropic API base URL (default: ANTHROPIC_BASE_URL, else ${DEFAULT_API_URL})`).env('MCP_TUNNEL_API_URL'))
     .addHelpText(
       'after',
       '\nProgrammatic flow (--flow wif): the tunnel (created, or attached with --tunnel-id), its CA registration and token come from the Tunnels API.\n' +

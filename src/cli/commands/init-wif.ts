@@ -4,7 +4,7 @@ import {
   checkFileSource,
   commandSource,
   createTunnelsClient,
-  DEFAULT_API_URL,
+  defaultApiUrl,
   DEFAULT_MAX_RETRIES,
   describeCertificates,
   fileSource,
@@ -31,8 +31,8 @@ import { validateTunnelId } from '../../deployment/validate.js';
 import { AbortedError, ValidationError } from '../../errors.js';
 import { VERSION } from '../../version.js';
 import { checkDir, checkSharedFlags, initIsInteractive, MissingValues, resolveSharedSettings, type InitOptions } from '../init-inputs.js';
-import { nextSteps, printInitJson, printInitOutcome, printReplacementDiffs, printSummary } from '../init-report.js';
-import { printLine, printStep } from '../output.js';
+import { claudeUrls, nextSteps, printInitJson, printInitOutcome, printReplacementDiffs, printSummary } from '../init-report.js';
+import { printLine, printReport, printStep } from '../output.js';
 import * as wizard from '../prompts/init-wizard.js';
 
 /**
@@ -104,7 +104,7 @@ async function gatherWifSettings(options: WifInitOptions, existing: ExistingDepl
     }
   }
   // Every flag is checked before any prompt or request.
-  const apiUrl = validateApiUrl(options.apiUrl ?? stored.apiUrl ?? DEFAULT_API_URL);
+  const apiUrl = validateApiUrl(options.apiUrl ?? stored.apiUrl ?? defaultApiUrl());
   const flagRule = options.federationRuleId === undefined ? undefined : validateFederationRuleId(options.federationRuleId);
   const flagOrg = options.organizationId === undefined ? undefined : validateOrganizationId(options.organizationId);
   const workspaceRaw = options.workspaceId ?? stored.workspaceId;
@@ -198,6 +198,29 @@ export async function runInitWif(given: WifInitOptions): Promise<void> {
     ['directory', paths.dir],
     ['API calls', `${settings.apiUrl}: token exchange, ${settings.tunnelId || storedTunnelId ? 'read the tunnel' : 'CREATE a tunnel'}, register the CA unless it is, reveal the token`],
   ];
+  if (options.dryRun && options.json) {
+    // Before any request the tunnel may not exist yet: its ID and domain are null then, and no file is planned.
+    const tunnelId = settings.tunnelId ?? storedTunnelId ?? null;
+    const tunnelDomain = tunnelId && !moving ? (existing.tunnelDomain ?? null) : null;
+    printReport('init', {
+      dir: paths.dir,
+      dryRun: true,
+      flow: 'wif',
+      tunnelId,
+      tunnelDomain,
+      engine: settings.engine,
+      files: [],
+      urls: tunnelDomain ? claudeUrls({ routes: settings.routes, tunnelDomain }) : [],
+      next: [],
+      apiCalls: [
+        `${settings.apiUrl}: token exchange`,
+        tunnelId ? `read tunnel ${tunnelId}` : `create a tunnel "${settings.displayName}"`,
+        'register the CA unless it is registered',
+        'reveal the token',
+      ],
+    });
+    return;
+  }
   if (options.dryRun) {
     printSummary(summary);
     printLine('dry run: no API request was made and nothing was written');
@@ -226,7 +249,8 @@ export async function runInitWif(given: WifInitOptions): Promise<void> {
     now,
     dataDirMode: containerIdentity(currentInvoker()).dataDirMode,
     ...tuning,
-    onProgress: printProgress,
+    // --json: stdout holds the one report.
+    onProgress: options.json ? undefined : printProgress,
   });
 
   // The WIF settings ride along in .env (src/anthropic/settings.ts), written by the same plan.
@@ -255,7 +279,7 @@ export async function runInitWif(given: WifInitOptions): Promise<void> {
   confirmReplacements(plan, existing, options);
   await applyInit(plan);
   const next = nextSteps(plan, initSettings, { extra: [`Rotate the token later: mcp-tunnel rotate-token --dir ${plan.paths.dir}   (the settings are in .env)`] });
-  if (options.json) printInitJson(plan, initSettings, 'wif', false, next);
+  if (options.json) printInitJson(plan, initSettings, 'wif', false, next, { caReused: !provisioned.ca.created });
   else {
     const headline = `Tunnel ${initSettings.tunnelId} (${initSettings.tunnelDomain}); CA ${provisioned.ca.created ? 'created' : 'reused'}, fingerprint ${plan.ca.fingerprint}, registered on the tunnel`;
     printInitOutcome(plan, initSettings, headline, next, options.printCa);

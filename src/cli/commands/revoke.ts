@@ -1,6 +1,6 @@
 import { input } from '@inquirer/prompts';
 import { Command, Option } from 'commander';
-import { checkFileSource, createTunnelsClient, DEFAULT_API_URL, WIF_ENV_KEYS } from '../../anthropic/index.js';
+import { checkFileSource, createTunnelsClient, defaultApiUrl, WIF_ENV_KEYS } from '../../anthropic/index.js';
 import { AbortedError, ValidationError } from '../../errors.js';
 import { archiveTunnel, checkConfirmation, consoleArchiveSteps, detachStep, readRevokeContext, remainingSteps, stopStep, type RevokeContext } from '../../ops/revoke.js';
 import { stackRunning } from '../../ops/stack.js';
@@ -107,7 +107,7 @@ export async function runRevoke(options: RevokeOptions, quiet = false): Promise<
   const identity = resolveIdentitySource(options, ctx.wif);
   if (!identity) throw new ValidationError('no identity token source for the programmatic flow', `pass --identity-token-file FILE (or set ANTHROPIC_IDENTITY_TOKEN), or archive in the Console (--flow manual)`, 'IDENTITY_TOKEN_SOURCE_MISSING');
   await checkFileSource(identity);
-  const apiUrl = ctx.wif.apiUrl ?? DEFAULT_API_URL;
+  const apiUrl = ctx.wif.apiUrl ?? defaultApiUrl();
   const federation = { federationRuleId, organizationId, workspaceId: ctx.wif.workspaceId };
   const client = createTunnelsClient({ ...federation, apiUrl, identityToken: identity });
   const result = await archiveTunnel(client, tunnelId, { apiUrl, federation });

@@ -1,7 +1,7 @@
 import { input } from '@inquirer/prompts';
 import { Command, Option } from 'commander';
 import { composeDown, resolveProjectName } from '../../docker/index.js';
-import { checkTeardownConfirmation, removeSecrets, secretsToRemove } from '../../ops/teardown.js';
+import { checkTeardownConfirmation, removeSecrets, requireTeardownTarget, secretsToRemove } from '../../ops/teardown.js';
 import { isInteractive } from '../interactive.js';
 import { bold, printLine, printReport, printStep, printWarning } from '../output.js';
 import { requireDeploymentDir } from '../deployment-dir.js';
@@ -41,6 +41,7 @@ export function registerTeardown(program: Command): void {
 
 async function runTeardown(options: TeardownCliOptions): Promise<void> {
   await requireDeploymentDir(options.dir);
+  requireTeardownTarget(options.dir);
   const project = await resolveProjectName(options.dir);
   const targets = await secretsToRemove(options.dir);
   if (!options.yes) {

@@ -1,4 +1,4 @@
-import { createTunnelsClient, DEFAULT_API_URL, fileSource, commandSource, type IdentityTokenSource } from '../../anthropic/index.js';
+import { createTunnelsClient, defaultApiUrl, fileSource, commandSource, type IdentityTokenSource } from '../../anthropic/index.js';
 import { readWifSettings } from '../../anthropic/settings.js';
 import { inspectCertificate } from '../../pki/index.js';
 import { UserError } from '../../errors.js';
@@ -23,7 +23,7 @@ export interface ApiCheckContext {
 export async function checkApi(ctx: ApiCheckContext): Promise<DoctorFinding[]> {
   const wif = readWifSettings(ctx.envText);
   if (wif.flow !== 'wif') return [];
-  const apiUrl = wif.apiUrl ?? DEFAULT_API_URL;
+  const apiUrl = wif.apiUrl ?? defaultApiUrl(ctx.processEnv);
   if (ctx.offline) return [skip('api.reachable', `${apiUrl}: not checked (--offline)`), skip('api.ca-registered', 'not checked (--offline)')];
   const url = new URL(apiUrl);
   const port = Number(url.port || (url.protocol === 'http:' ? 80 : 443));

@@ -73,7 +73,7 @@ export function checkProxyConfig(text: string | undefined): ConfigFacts {
         out.push(
           fail(
             `upstream.format.${key}`,
-            `${(err as Error).message}: the proxy refuses to start with "invalid upstream (must be scheme://host:port)"`,
+            `${(err as Error).message}: the proxy refuses to start with this config`,
             m
               ? `in ${REL} write ${key}: "${m[1]!.slice(0, m[1]!.length - m[2]!.length)}" (drop "${m[2]}": the request path travels with each request), then restart the proxy`
               : `in ${REL} write it as http://HOST:PORT or https://HOST:PORT, then restart the proxy`,

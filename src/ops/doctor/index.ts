@@ -114,9 +114,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
 
   const offline = options.offline === true;
   const [upstreams, stack, egress] = await Promise.all([
-    offline
-      ? config.routes.map((r) => skip(`upstream.reach.${r.key}`, `${r.key} -> ${r.raw}: not checked (--offline)`))
-      : checkUpstreams({ routes: config.routes, allowedIps: config.allowedIps, tunnelDomain: domain, mcpPath: options.mcpPath ?? '/mcp', timeoutMs }),
+    checkUpstreams({ routes: config.routes, allowedIps: config.allowedIps, tunnelDomain: domain, mcpPath: options.mcpPath ?? '/mcp', timeoutMs, offline }),
     checkStack({
       dir: paths.dir,
       renewerScheduled,

@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type { Ipv4Cidr, Upstream } from '../../deployment/validate.js';
+import { isDottedQuad } from '../../deployment/upstream-address.js';
 import { IpValidationError, UpstreamGuard } from '../../proxy/upstream-guard.js';
 import type { ConfigRoute } from './config.js';
 import { fail, ok, skip, warn, type DoctorFinding } from './types.js';
@@ -23,6 +24,8 @@ export interface UpstreamContext {
   /** The MCP endpoint path for the Host check (default /mcp). */
   mcpPath: string;
   timeoutMs: number;
+  /** Judge IP literals against allowed_ips (pure: no lookup, no connection) and try nothing else. */
+  offline?: boolean;
 }
 
 const REL = 'config/mcp-proxy.yaml';
@@ -85,19 +88,27 @@ export function tunnelHostFor(routeKey: string, domain: string | undefined): str
 }
 
 export async function checkUpstreams(ctx: UpstreamContext): Promise<DoctorFinding[]> {
-  const perRoute = await Promise.all(ctx.routes.filter((r) => r.upstream).map((r) => checkOne(r, r.upstream!, ctx)));
+  const perRoute = await Promise.all(
+    ctx.routes
+      .filter((r) => r.upstream || ctx.offline)
+      .map((r) => (r.upstream ? checkOne(r, r.upstream, ctx) : [skip(`upstream.reach.${r.key}`, `${r.key} -> ${r.raw}: not checked (--offline)`)])),
+  );
   return perRoute.flat();
 }
 
 async function checkOne(route: ConfigRoute, up: Upstream, ctx: UpstreamContext): Promise<DoctorFinding[]> {
   const out: DoctorFinding[] = [];
   const name = route.key;
+  const notChecked = skip(`upstream.reach.${name}`, `${name} -> ${route.raw}: not checked (--offline)`);
+  // A name needs a lookup; a literal is judged exactly as init and routes add judge it, offline too.
+  if (ctx.offline && !isDottedQuad(up.host)) return [notChecked];
   const guard = new UpstreamGuard(ctx.allowedIps);
   const ranges = ctx.allowedIps ? ctx.allowedIps.map((c) => c.text).join(', ') : '';
   let address: string;
   try {
     address = await guard.check(up.host);
     out.push(ok(`upstream.allowed.${name}`, ctx.allowedIps ? `${up.host} -> ${address}: inside upstream.allowed_ips (${ranges})` : `${up.host} -> ${address} (IP validation disabled)`));
+    if (ctx.offline) return [...out, notChecked];
   } catch (err) {
     if (err instanceof IpValidationError) {
       out.push(
@@ -107,7 +118,7 @@ async function checkOne(route: ConfigRoute, up: Upstream, ctx: UpstreamContext):
           `if ${err.ip} is really your MCP server, add "${err.ip}/32" to upstream.allowed_ips in ${REL} (the list replaces the defaults: keep every range you use), then restart the proxy: ${restartCommand([COMPOSE_SERVICES.proxy, COMPOSE_SERVICES.cloudflared])}`,
         ),
       );
-      out.push(skip(`upstream.reachable.${name}`, 'not tried: the proxy would refuse the address'));
+      out.push(ctx.offline ? notChecked : skip(`upstream.reachable.${name}`, 'not tried: the proxy would refuse the address'));
       return out;
     }
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
