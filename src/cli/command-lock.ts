@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import {
   DEFAULT_LOCK_TIMEOUT_MS,
@@ -7,8 +8,8 @@ import {
   type DeploymentLock,
 } from '../deployment/deployment-lock.js';
 import { formatDuration, parseDuration } from '../deployment/duration.js';
-import { isUserError } from '../errors.js';
-import { setHeldLock } from './held-lock.js';
+import { EnvironmentError, isUserError } from '../errors.js';
+import { expectLateLock, setHeldLock, takeLateLockExpectation } from './held-lock.js';
 import { printNote, printVerbose, printWarning } from './output.js';
 
 /**
@@ -16,9 +17,12 @@ import { printNote, printVerbose, printWarning } from './output.js';
  * the recovery of an interrupted run until the command ends: the one list, keyed by command path, with
  * the options under which they only read. Every other command is read-only and never waits for it.
  * renew-cert --every holds it for each run rather than for its whole life (withDeploymentLock).
+ * 'late': a first init (the directory does not exist yet) takes it only once everything is confirmed, just
+ * before its first API request or write (lockLate): taken earlier, the lock itself would create the
+ * directory while the wizard is still asking, and nothing may be written before the one confirmation.
  */
-const LOCKING: Readonly<Record<string, (opts: Record<string, unknown>) => boolean>> = {
-  init: (o) => o.dryRun !== true,
+const LOCKING: Readonly<Record<string, (opts: Record<string, unknown>) => boolean | 'late'>> = {
+  init: (o) => (o.dryRun === true ? false : typeof o.dir === 'string' && !existsSync(o.dir) ? 'late' : true),
   'rotate-token': () => true,
   'renew-cert': (o) => o.every === undefined,
   'schedule-renewal': () => true,
@@ -83,7 +87,13 @@ export async function lockBeforeCommand(action: Command): Promise<void> {
   const policy = LOCKING[name];
   if (policy) {
     const timeoutMs = lockTimeoutMs(opts);
-    if (policy(opts)) {
+    const when = policy(opts);
+    // Nothing exists yet, so nothing can need recovering; the command calls lockLate itself.
+    if (when === 'late') {
+      expectLateLock(true);
+      return;
+    }
+    if (when) {
       let held: DeploymentLock;
       try {
         held = await acquire(opts.dir, name, timeoutMs);
@@ -117,6 +127,42 @@ export async function lockBeforeCommand(action: Command): Promise<void> {
   } finally {
     if (probe !== 'absent') await probe.release();
   }
+}
+
+/**
+ * The lock of a first init, taken after its confirmation (see LOCKING). Another command may have made a
+ * deployment in the directory while this one was asking: `unchanged` says whether what was planned on is
+ * still what is there, checked under the lock, and the run stops with nothing written if it is not.
+ */
+export async function lockLate(dir: string, lockTimeout: string | undefined, unchanged: () => Promise<boolean>): Promise<void> {
+  if (!takeLateLockExpectation()) return;
+  let held: DeploymentLock;
+  try {
+    held = await acquire(dir, 'init', lockTimeoutMs({ lockTimeout }));
+  } catch (err) {
+    // As in lockBeforeCommand: a directory that cannot hold a lock cannot be written either, and the
+    // write says why in its own words.
+    if (!isUserError(err) || err.code === 'DEPLOYMENT_LOCKED') throw err;
+    printVerbose(`no deployment lock: ${err.message}`);
+    return;
+  }
+  setHeldLock(() => held.release().catch((err: unknown) => printWarning(`could not release the deployment lock: ${err instanceof Error ? err.message : String(err)}`)));
+  if (!(await unchanged())) {
+    throw new EnvironmentError(
+      `another command created a deployment in ${dir} while init was waiting; nothing was written`,
+      'run init again: it reuses what is there now',
+      undefined,
+      'DEPLOYMENT_CHANGED_MEANWHILE',
+    );
+  }
+}
+
+/** Whether `dir` has no deployment yet: what a first init planned on (lockLate's check). */
+export async function stillEmpty(paths: { env: string; dataDir: string }): Promise<boolean> {
+  const { readdir } = await import('node:fs/promises');
+  if (existsSync(paths.env)) return false;
+  const entries = await readdir(paths.dataDir).catch(() => [] as string[]);
+  return entries.every((name) => name.startsWith('.mcp-tunnel'));
 }
 
 /** For a command that changes the deployment in runs (renew-cert --every): the lock around one run. */

@@ -13,3 +13,16 @@ export async function releaseHeldLock(): Promise<void> {
   release = undefined;
   if (r) await r();
 }
+
+/** A first init takes its lock late (command-lock.ts lockLate): set by the hook, consumed by init. */
+let late = false;
+
+export function expectLateLock(value: boolean): void {
+  late = value;
+}
+
+export function takeLateLockExpectation(): boolean {
+  const was = late;
+  late = false;
+  return was;
+}

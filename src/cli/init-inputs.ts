@@ -16,6 +16,8 @@ import * as wizard from './prompts/init-wizard.js';
  */
 export interface InitOptions {
   dir: string;
+  /** --lock-timeout (command-lock.ts adds the flag to every command that takes the deployment lock). */
+  lockTimeout?: string;
   flow: 'manual' | 'wif';
   tunnelId?: string;
   tunnelDomain?: string;

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEnvFile } from '../../src/deployment/env-file.js';
 import { parseProxyConfig } from '../../src/deployment/proxy-config.js';
 import { fakeJwt, startAnthropicStandin } from '../helpers/anthropic-standin.js';
-import { CLI, fakeTunnelToken, snapshotTree } from '../helpers/cli.js';
+import { CLI, fakeTunnelToken, runCli, snapshotTree } from '../helpers/cli.js';
 import { answer, KEYS, promptEnv as wizardEnv, spawnInPty } from '../helpers/pty.js';
 
 /**
@@ -62,6 +62,32 @@ describe('init wizard on a terminal', () => {
     const config = parseProxyConfig(fs.readFileSync(path.join(dir, 'config/mcp-proxy.yaml'), 'utf8'));
     expect([...config.routes.keys()]).toEqual(['docs']);
     expect(fs.readFileSync(path.join(dir, 'data/tunnel-id'), 'utf8')).toBe('tnl_wiz1\n');
+  });
+
+  it('a first init takes the deployment lock only after its confirmation; a deployment made meanwhile is left alone', async () => {
+    const dir = path.join(work, 'raced');
+    const session = spawnInPty([process.execPath, CLI, 'init', '--dir', dir, '--flow', 'manual', '--tunnel-id', 'tnl_wiz2', '--tunnel-domain', 'abcd1234.tunnel.anthropic.com', '--route', 'docs=http://docs-mcp:8080', '--proxy', 'builtin'], {
+      ...wizardEnv(),
+      TUNNEL_TOKEN: fakeTunnelToken('first'),
+    });
+    try {
+      await session.waitFor(/Write \d+ file\(s\) to/);
+      // Waiting at its confirmation, the wizard has created nothing, not even the lock.
+      expect(fs.existsSync(dir)).toBe(false);
+      // Meanwhile another init makes the deployment (it does not wait: no lock is held yet).
+      const other = await runCli(['init', '--dir', dir, '--tunnel-id', 'tnl_other', '--tunnel-domain', 'efgh5678.tunnel.anthropic.com', '--route', 'wiki=http://docs-mcp:8080', '--proxy', 'builtin'], {
+        env: { TUNNEL_TOKEN: fakeTunnelToken('other') },
+      });
+      expect(other.exitCode, other.stderr).toBe(0);
+      const made = snapshotTree(dir);
+      session.write(ENTER);
+      expect(await session.exit()).toBe(3);
+      expect(session.output()).toMatch(/another command created a deployment in .* while init was waiting; nothing was written/);
+      expect(snapshotTree(dir)).toEqual(made);
+      expect(fs.readFileSync(path.join(dir, 'data/tunnel-id'), 'utf8')).toBe('tnl_other\n');
+    } finally {
+      session.kill();
+    }
   });
 
   it('declining the one confirmation (which names the file it would replace) writes nothing', async () => {

@@ -10,6 +10,7 @@ import { printLine } from '../output.js';
 import { readTokenFromSources } from '../token-input.js';
 import * as wizard from '../prompts/init-wizard.js';
 import { runInitWif } from './init-wif.js';
+import { lockLate, stillEmpty } from '../command-lock.js';
 
 /**
  * What `mcp-tunnel init` does (the manual flow here; the programmatic one in init-wif.ts). Loaded only
@@ -59,6 +60,7 @@ export async function runInit(options: InitOptions): Promise<void> {
       throw new AbortedError('nothing was written', replaceNote ? 'pass --force to replace without asking' : undefined);
     }
   }
+  await lockLate(options.dir, options.lockTimeout, () => stillEmpty(paths));
   await applyInit(plan);
   if (options.json) printInitJson(plan, settings, 'manual', false, next);
   else printInitOutcome(plan, settings, `CA: ${plan.ca.reused ? 'reused' : 'created'} data/ca.crt, SHA-256 fingerprint ${plan.ca.fingerprint}`, next, options.printCa);

@@ -34,6 +34,7 @@ import { checkDir, checkSharedFlags, initIsInteractive, MissingValues, resolveSh
 import { claudeUrls, nextSteps, printInitJson, printInitOutcome, printReplacementDiffs, printSummary } from '../init-report.js';
 import { printLine, printReport, printStep } from '../output.js';
 import * as wizard from '../prompts/init-wizard.js';
+import { lockLate, stillEmpty } from '../command-lock.js';
 
 /**
  * `mcp-tunnel init --flow wif`: the programmatic flow. The tunnel, its domain and its token come from the
@@ -234,6 +235,7 @@ export async function runInitWif(given: WifInitOptions): Promise<void> {
     allowTunnelChange = allowTunnelChange || moving;
   }
 
+  await lockLate(options.dir, options.lockTimeout, () => stillEmpty(paths));
   const tuning = apiTuning();
   const federation = { federationRuleId: settings.federationRuleId, organizationId: settings.organizationId, workspaceId: settings.workspaceId };
   const client = createTunnelsClient({ ...federation, apiUrl: settings.apiUrl, identityToken: settings.identity, ...tuning });
